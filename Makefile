@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`. Both create the virtualenv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PROTOS := $(wildcard protos/authsvc/v1/*.proto)
+GENERATED_DIR := authsvc/v1
+
+.PHONY: venv proto proto-check migrate run serve test lint fmt clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+# Generated code is committed; `make proto` rewrites it from protos/, `make proto-check` fails when stale.
+proto: $(INSTALLED)
+	$(BIN)/python scripts/gen_proto.py --out .
+
+proto-check: $(INSTALLED)
+	$(BIN)/python scripts/gen_proto.py --check
+
+migrate: proto
+	$(BIN)/authsvc migrate
+
+run: proto
+	$(BIN)/python scripts/run_all.py
+
+serve: proto
+	$(BIN)/authsvc serve
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check authsvc tests scripts
+	$(BIN)/ruff format --check authsvc tests scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(INSTALLED)
+	$(BIN)/ruff format authsvc tests scripts
+	$(BIN)/ruff check --fix authsvc tests scripts
+
+test: proto-check lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Generated from protos/authsvc/v1 by `make proto`: never edit by hand."""
