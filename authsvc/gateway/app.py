@@ -27,7 +27,7 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 HEALTH_PATH = "/healthz"
 
 UPSTREAM_KEY = web.AppKey("upstream", Upstream)
-REQUEST_ID_KEY = "authsvc.request_id"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 log = logging.getLogger("authsvc.gateway")
 
