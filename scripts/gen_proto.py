@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from google.api import annotations_pb2
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +25,7 @@ GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 def _include_paths() -> list[str]:
     grpc_tools_protos = importlib.resources.files("grpc_tools") / "_proto"
     # googleapis-common-protos ships google/api/*.proto beside its generated modules.
-    import google.api.annotations_pb2 as annotations
-
-    googleapis_root = Path(annotations.__file__).resolve().parent.parent.parent
+    googleapis_root = Path(annotations_pb2.__file__).resolve().parent.parent.parent
     return [str(PROTO_ROOT), str(grpc_tools_protos), str(googleapis_root)]
 
 
@@ -46,7 +45,11 @@ def generate(out: Path) -> None:
 
 def _generated_files(root: Path) -> set[str]:
     folder = root / PACKAGE
-    names = {p.name for p in folder.iterdir() if p.name.endswith(GENERATED_SUFFIXES)} if folder.exists() else set()
+    names = (
+        {p.name for p in folder.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
+        if folder.exists()
+        else set()
+    )
     return names | {"__init__.py"}
 
 

@@ -1,0 +1,1 @@
+"""The domain: credential checks and the session lifecycle (issue, rotate, revoke)."""

@@ -1,0 +1,143 @@
+"""Signing keys: Ed25519 key pairs kept as PEM files in the keys directory, never in the code or repo.
+
+The newest key signs; every key in the directory verifies, so tokens signed before a rotation stay
+valid until they expire. Each key's `kid` is its RFC 7638 JWK thumbprint.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+ALGORITHM = "EdDSA"
+_KEY_SUFFIX = ".pem"
+
+
+class KeyStoreError(RuntimeError):
+    """The keys directory cannot be read or written, or holds a file that is not an Ed25519 key."""
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
+    """The RFC 8037 OKP members of a public key."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"crv": "Ed25519", "kty": "OKP", "x": _b64url(raw)}
+
+
+def thumbprint(public_key: Ed25519PublicKey) -> str:
+    """RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace."""
+    canonical = json.dumps(public_jwk(public_key), sort_keys=True, separators=(",", ":"))
+    return _b64url(hashlib.sha256(canonical.encode("ascii")).digest())
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: Ed25519PrivateKey
+    public_key: Ed25519PublicKey
+    created: str  # sortable UTC stamp from the file name: the newest key signs
+
+
+class KeyRing:
+    """The keys that verify tokens, and the one that signs new ones."""
+
+    def __init__(self, keys: list[SigningKey]) -> None:
+        if not keys:
+            raise KeyStoreError("no signing key")
+        self._keys = sorted(keys, key=lambda key: (key.created, key.kid))
+        self._by_kid = {key.kid: key for key in self._keys}
+
+    @property
+    def signing(self) -> SigningKey:
+        return self._keys[-1]
+
+    def public_key(self, kid: str) -> Ed25519PublicKey | None:
+        key = self._by_kid.get(kid)
+        return None if key is None else key.public_key
+
+    @property
+    def keys(self) -> list[SigningKey]:
+        return list(self._keys)
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    # Replicas starting together on a shared directory must not each create a different first key.
+    with (directory / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _read_key(path: Path) -> SigningKey:
+    try:
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise KeyStoreError(f"cannot read signing key {path.name}: {type(exc).__name__}") from exc
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise KeyStoreError(f"{path.name} is not an Ed25519 private key")
+    public = loaded.public_key()
+    return SigningKey(thumbprint(public), loaded, public, path.name.split("-", 1)[0])
+
+
+def _write_key(directory: Path, now: datetime) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+    kid = thumbprint(private.public_key())
+    path = directory / f"{stamp}-{kid}{_KEY_SUFFIX}"
+    # 0600 from the first byte: the key is never readable by others, not even briefly.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return _read_key(path)
+
+
+def _prepare(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _key_files(directory: Path) -> list[Path]:
+    return sorted(path for path in directory.iterdir() if path.name.endswith(_KEY_SUFFIX))
+
+
+def load_or_create_keys(directory: Path, now: datetime) -> KeyRing:
+    """Load every key in `directory`; create the first one when there is none. Raise KeyStoreError."""
+    try:
+        _prepare(directory)
+        with _locked(directory):
+            paths = _key_files(directory)
+            keys = [_read_key(path) for path in paths] if paths else [_write_key(directory, now)]
+    except OSError as exc:
+        raise KeyStoreError(f"keys directory {directory} is not usable: {exc.strerror}") from exc
+    return KeyRing(keys)
+
+
+def add_key(directory: Path, now: datetime) -> SigningKey:
+    """Create a new key that becomes the signing key at the next start (`authsvc keys rotate`)."""
+    try:
+        _prepare(directory)
+        with _locked(directory):
+            return _write_key(directory, now)
+    except OSError as exc:
+        raise KeyStoreError(f"keys directory {directory} is not usable: {exc.strerror}") from exc

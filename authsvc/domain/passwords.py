@@ -1,0 +1,82 @@
+"""Password hashing with bcrypt on a bounded thread pool, so the event loop never waits on it.
+
+bcrypt releases the GIL, so the pool's threads hash in parallel with the loop serving other RPCs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
+
+from authsvc.domain.errors import InvalidRequest, PasswordTooLong, WeakPassword
+
+MIN_PASSWORD_CHARACTERS = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt only reads 72 bytes; bcrypt 5 raises on longer input
+
+
+def check_new_password(password: str) -> bytes:
+    """Apply the password policy for a new password and return its UTF-8 bytes."""
+    if len(password) < MIN_PASSWORD_CHARACTERS:
+        raise WeakPassword()
+    return _encode(password)
+
+
+def _encode(password: str) -> bytes:
+    try:
+        encoded = password.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates cannot come from protobuf, but can from callers
+        raise InvalidRequest("Password is not valid UTF-8") from exc
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        raise PasswordTooLong()
+    return encoded
+
+
+def hash_cost(password_hash: str) -> int:
+    """The cost factor of a `$2b$NN$...` hash (0 when it cannot be read)."""
+    parts = password_hash.split("$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+
+
+class PasswordHasher:
+    """Hashes and checks passwords on its own pool of `threads` threads at cost `rounds`."""
+
+    def __init__(self, rounds: int, threads: int) -> None:
+        self.rounds = rounds
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="authsvc-bcrypt")
+        self._decoy: bytes | None = None
+
+    async def hash(self, password: bytes) -> str:
+        loop = asyncio.get_running_loop()
+        salt = bcrypt.gensalt(rounds=self.rounds)
+        hashed = await loop.run_in_executor(self._pool, bcrypt.hashpw, password, salt)
+        return hashed.decode("ascii")
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """Check `password`; with no hash (unknown user) spend the same work on a decoy and say False.
+
+        Raise PasswordTooLong for input bcrypt cannot take, before any work.
+        """
+        encoded = _encode(password)
+        loop = asyncio.get_running_loop()
+        if password_hash is None:
+            if self._decoy is None:
+                self._decoy = (await self.hash(b"decoy password for unknown accounts")).encode("ascii")
+            await loop.run_in_executor(self._pool, bcrypt.checkpw, encoded, self._decoy)
+            return False
+        expected = password_hash.encode("ascii")
+        computed = await loop.run_in_executor(self._pool, bcrypt.hashpw, encoded, expected)
+        return hmac.compare_digest(computed, expected)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return hash_cost(password_hash) < self.rounds
+
+    async def warm_up(self) -> None:
+        """Compute the decoy hash now, so the first unknown-user login costs what later ones do."""
+        if self._decoy is None:
+            self._decoy = (await self.hash(b"decoy password for unknown accounts")).encode("ascii")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,312 @@
+"""The authentication service: accounts, logins, and the session lifecycle.
+
+Sessions hold a rotating refresh token (SPEC.md, "Sessions and revocation"): a refresh spends the
+presented token by compare-and-set; a replay of the immediate parent within the grace window gets the
+same child back; any other spent token is reuse and revokes the whole session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from authsvc.clock import Clock, to_epoch_seconds
+from authsvc.domain.emails import normalise_email
+from authsvc.domain.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRequest,
+    RefreshTokenReused,
+    ServiceUnavailable,
+    SessionRevoked,
+    TokenExpired,
+    TokenInvalid,
+)
+from authsvc.domain.passwords import PasswordHasher, check_new_password
+from authsvc.domain.tokens import RefreshClaims, TokenCodec, token_hash
+from authsvc.store import (
+    AlreadyExists,
+    NewSession,
+    NotFound,
+    Rotation,
+    Session,
+    Store,
+    StoreUnavailable,
+    User,
+)
+
+log = logging.getLogger("authsvc.audit")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Revocation reasons kept on the session row for audit.
+REASON_LOGOUT = "logout"
+REASON_LOGOUT_ALL = "logout_all"
+REASON_REUSE = "reuse_detected"
+REASON_BY_USER = "revoked_by_user"
+DEFAULT_ROLE = "user"
+MAX_USER_AGENT = 512
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    access_ttl: timedelta
+    refresh_ttl: timedelta
+    refresh_grace: timedelta
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Who is calling, as the transport saw it; recorded on new sessions."""
+
+    user_agent: str | None = None
+    ip_address: str | None = None
+
+
+@dataclass(frozen=True)
+class Registered:
+    user_id: str
+    email: str
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    session_id: str
+    token_type: str = "Bearer"  # noqa: S105 (the scheme name, not a secret)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The user behind a checked access token whose session is live."""
+
+    user_id: str
+    session_id: str
+    email: str
+    role: str
+
+
+def _store_unavailable_is_service_unavailable(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except StoreUnavailable as exc:
+            raise ServiceUnavailable() from exc
+
+    return wrapper
+
+
+class AuthService:
+    def __init__(
+        self, store: Store, hasher: PasswordHasher, tokens: TokenCodec, policy: TokenPolicy, clock: Clock
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._tokens = tokens
+        self._policy = policy
+        self._clock = clock
+
+    @_store_unavailable_is_service_unavailable
+    async def register(self, email: str, password: str) -> Registered:
+        """Create an account. Raise InvalidEmail, WeakPassword, PasswordTooLong or EmailTaken."""
+        normalised = normalise_email(email)
+        encoded = check_new_password(password)
+        password_hash = await self._hasher.hash(encoded)
+        user = User(str(uuid.uuid4()), normalised, password_hash, DEFAULT_ROLE, self._clock())
+        try:
+            await self._store.create_user(user)
+        except AlreadyExists as exc:
+            raise EmailTaken() from exc
+        log.info("registered", extra={"event": "register", "user_id": user.id})
+        return Registered(user.id, normalised)
+
+    @_store_unavailable_is_service_unavailable
+    async def login(self, email: str, password: str, client: ClientInfo) -> IssuedTokens:
+        """Check the password and open a session. Unknown email and wrong password both raise
+        InvalidCredentials, after the same bcrypt work."""
+        normalised = normalise_email(email)
+        if not password:
+            raise InvalidRequest("Password is required")
+        try:
+            user: User | None = await self._store.get_user_by_email(normalised)
+        except NotFound:
+            user = None
+        matched = await self._hasher.verify(password, None if user is None else user.password_hash)
+        if user is None or not matched:
+            log.info("login failed", extra={"event": "login_failed", "ip": client.ip_address})
+            raise InvalidCredentials()
+        if self._hasher.needs_rehash(user.password_hash):
+            new_hash = await self._hasher.hash(password.encode("utf-8"))
+            await self._store.rotate_password_hash(user.id, user.password_hash, new_hash)
+        now = self._clock()
+        session_id = str(uuid.uuid4())
+        expires_at = now + self._policy.refresh_ttl
+        refresh_token = self._tokens.mint_refresh(
+            user_id=user.id, session_id=session_id, generation=0, issued_at=now, expires_at=expires_at
+        )
+        user_agent = client.user_agent[:MAX_USER_AGENT] if client.user_agent else None
+        session = NewSession(
+            session_id, user.id, token_hash(refresh_token), now, expires_at, user_agent, client.ip_address
+        )
+        try:
+            await self._store.create_session(session)
+        except NotFound as exc:  # the account was deleted between the password check and now
+            raise InvalidCredentials() from exc
+        log.info("login", extra={"event": "login", "user_id": user.id, "session_id": session_id})
+        return self._issue(user, session_id, refresh_token, expires_at, now)
+
+    @_store_unavailable_is_service_unavailable
+    async def refresh(self, refresh_token: str) -> IssuedTokens:
+        """Spend `refresh_token` and return a new pair for the same session.
+
+        Raise TokenInvalid, TokenExpired, SessionRevoked, or RefreshTokenReused (after revoking the session).
+        """
+        now = self._clock()
+        claims = self._tokens.read_refresh(refresh_token, now)
+        presented = token_hash(refresh_token)
+        expires_at = now + self._policy.refresh_ttl
+        child = self._tokens.mint_refresh(
+            user_id=claims.user_id,
+            session_id=claims.session_id,
+            generation=claims.generation + 1,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+        rotation = Rotation(
+            claims.session_id, claims.generation, presented, token_hash(child), now, expires_at
+        )
+        rotated = await self._store.rotate_session(rotation)
+        if rotated is not None:
+            log.info(
+                "refresh",
+                extra={"event": "refresh", "user_id": claims.user_id, "session_id": claims.session_id},
+            )
+            return self._issue(rotated.user, claims.session_id, child, expires_at, now)
+        # Lost the compare-and-set: a concurrent refresh, a replay, or a dead session.
+        session = await self._spent_token_session(claims, presented, now)
+        replayed = self._tokens.mint_refresh(
+            user_id=session.user_id,
+            session_id=session.id,
+            generation=session.generation,
+            issued_at=session.refreshed_at,
+            expires_at=session.expires_at,
+        )
+        if not hmac.compare_digest(token_hash(replayed), session.token_hash):
+            raise TokenInvalid()  # signed with a key that has since been replaced: cannot re-mint
+        user = await self._get_owner(session)
+        log.info("refresh replay in grace window", extra={"event": "refresh_grace", "session_id": session.id})
+        return self._issue(user, session.id, replayed, session.expires_at, now)
+
+    @_store_unavailable_is_service_unavailable
+    async def logout(self, refresh_token: str) -> None:
+        """Revoke the session of `refresh_token`. Raise as `refresh` does when the token is not current."""
+        now = self._clock()
+        claims = self._tokens.read_refresh(refresh_token, now)
+        presented = token_hash(refresh_token)
+        if await self._store.revoke_session(claims.session_id, REASON_LOGOUT, now, token_hash=presented):
+            log.info(
+                "logout",
+                extra={"event": "logout", "user_id": claims.user_id, "session_id": claims.session_id},
+            )
+            return
+        # Not the current token; the parent within the grace window (the client lost a refresh answer)
+        # may still end its session.
+        session = await self._spent_token_session(claims, presented, now)
+        if not await self._store.revoke_session(session.id, REASON_LOGOUT, now):
+            raise SessionRevoked()
+        log.info(
+            "logout", extra={"event": "logout", "user_id": claims.user_id, "session_id": claims.session_id}
+        )
+
+    @_store_unavailable_is_service_unavailable
+    async def authenticate(self, access_token: str) -> Caller:
+        """The caller behind an access token whose session is still live at this moment."""
+        now = self._clock()
+        claims = self._tokens.read_access(access_token, now)
+        try:
+            session = await self._store.get_session(claims.session_id)
+        except NotFound as exc:
+            raise TokenInvalid() from exc
+        if session.user_id != claims.user_id:
+            raise TokenInvalid()
+        if session.revoked_at is not None:
+            raise SessionRevoked()
+        if session.expires_at <= now:
+            raise TokenExpired("Session has expired")
+        return Caller(claims.user_id, claims.session_id, claims.email, claims.role)
+
+    @_store_unavailable_is_service_unavailable
+    async def logout_all(self, caller: Caller) -> int:
+        """Revoke every live session of the caller in one statement; return how many."""
+        count = await self._store.revoke_all_sessions(caller.user_id, REASON_LOGOUT_ALL, self._clock())
+        log.info("logout all", extra={"event": "logout_all", "user_id": caller.user_id, "count": count})
+        return count
+
+    async def _spent_token_session(self, claims: RefreshClaims, presented: bytes, now: datetime) -> Session:
+        """Judge a refresh token that is not its session's current one.
+
+        Return the session when the token is the immediate parent within the grace window; otherwise
+        raise: TokenInvalid, SessionRevoked, TokenExpired, or RefreshTokenReused after revoking.
+        """
+        try:
+            session = await self._store.get_session(claims.session_id)
+        except NotFound as exc:
+            raise TokenInvalid() from exc
+        if session.user_id != claims.user_id:
+            raise TokenInvalid()
+        if session.revoked_at is not None:
+            raise SessionRevoked()
+        if session.expires_at <= now:
+            raise TokenExpired()
+        grace = self._policy.refresh_grace
+        is_parent = (
+            session.generation == claims.generation + 1
+            and session.previous_token_hash is not None
+            and hmac.compare_digest(session.previous_token_hash, presented)
+        )
+        if is_parent and grace > timedelta(0) and now - session.refreshed_at <= grace:
+            return session
+        if session.generation > claims.generation:
+            await self._store.revoke_session(session.id, REASON_REUSE, now)
+            log.warning(
+                "refresh token reuse",
+                extra={"event": "reuse_detected", "user_id": session.user_id, "session_id": session.id},
+            )
+            raise RefreshTokenReused()
+        raise TokenInvalid()
+
+    async def _get_owner(self, session: Session) -> User:
+        try:
+            return await self._store.get_user(session.user_id)
+        except NotFound as exc:
+            raise TokenInvalid() from exc
+
+    def _issue(
+        self, user: User, session_id: str, refresh_token: str, expires_at: datetime, now: datetime
+    ) -> IssuedTokens:
+        access_token = self._tokens.mint_access(
+            user_id=user.id,
+            session_id=session_id,
+            email=user.email,
+            role=user.role,
+            now=now,
+            ttl=self._policy.access_ttl,
+        )
+        return IssuedTokens(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expires_in=int(self._policy.access_ttl.total_seconds()),
+            refresh_expires_in=max(0, to_epoch_seconds(expires_at) - to_epoch_seconds(now)),
+            session_id=session_id,
+        )

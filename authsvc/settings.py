@@ -1,0 +1,129 @@
+"""Service configuration: one typed object, built from the environment once at start-up.
+
+Nothing else in the package reads `os.environ`; everything that needs a setting is handed this object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("./data")
+_SECRET_NAMES = ("password", "secret")
+
+
+class SettingsError(ValueError):
+    """A configuration variable has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    grpc_listen: str = "127.0.0.1:50051"
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    keys_dir: Path | None = None
+    bcrypt_rounds: int = 12
+    hash_threads: int = 2
+    access_ttl_seconds: int = 900
+    refresh_ttl_seconds: int = 2_592_000
+    refresh_grace_seconds: int = 10
+    issuer: str = "authsvc"
+    audience: str = "authsvc"
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        default=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    )
+    db_pool_size: int = 10
+    db_timeout_seconds: float = 5.0
+    migrate_on_start: bool = True
+    shutdown_grace_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            db_path = self.data_dir / "authsvc.db"
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{db_path}")
+        if self.keys_dir is None:
+            object.__setattr__(self, "keys_dir", self.data_dir / "keys")
+        if not 4 <= self.bcrypt_rounds <= 31:
+            raise SettingsError("AUTHSVC_BCRYPT_ROUNDS must be between 4 and 31")
+        for name in ("access_ttl_seconds", "refresh_ttl_seconds", "hash_threads", "db_pool_size"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
+        if self.refresh_grace_seconds < 0:
+            raise SettingsError("AUTHSVC_REFRESH_GRACE_SECONDS must be 0 or more")
+
+    @property
+    def signing_keys_dir(self) -> Path:
+        assert self.keys_dir is not None  # set in __post_init__
+        return self.keys_dir
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read the AUTHSVC_* variables; unset ones keep their defaults. Raise SettingsError on bad values."""
+        values: dict[str, object] = {}
+        converters: dict[str, tuple[str, Callable[[str], object]]] = {
+            "AUTHSVC_GRPC_LISTEN": ("grpc_listen", str),
+            "AUTHSVC_DATA_DIR": ("data_dir", Path),
+            "AUTHSVC_DATABASE_URL": ("database_url", str),
+            "AUTHSVC_KEYS_DIR": ("keys_dir", Path),
+            "AUTHSVC_BCRYPT_ROUNDS": ("bcrypt_rounds", int),
+            "AUTHSVC_HASH_THREADS": ("hash_threads", int),
+            "AUTHSVC_ACCESS_TTL_SECONDS": ("access_ttl_seconds", int),
+            "AUTHSVC_REFRESH_TTL_SECONDS": ("refresh_ttl_seconds", int),
+            "AUTHSVC_REFRESH_GRACE_SECONDS": ("refresh_grace_seconds", int),
+            "AUTHSVC_ISSUER": ("issuer", str),
+            "AUTHSVC_AUDIENCE": ("audience", str),
+            "AUTHSVC_TRUSTED_PROXIES": ("trusted_proxies", _parse_networks),
+            "AUTHSVC_DB_POOL_SIZE": ("db_pool_size", int),
+            "AUTHSVC_DB_TIMEOUT_SECONDS": ("db_timeout_seconds", float),
+            "AUTHSVC_MIGRATE_ON_START": ("migrate_on_start", _parse_bool),
+            "AUTHSVC_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", float),
+        }
+        for variable, (name, convert) in converters.items():
+            raw = environ.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = convert(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{variable}={raw!r} is not valid: {exc}") from exc
+        return cls(**values)  # type: ignore[arg-type]
+
+    def describe(self) -> dict[str, str]:
+        """The effective configuration for the start-up log, with secrets masked."""
+        shown: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "database_url":
+                value = mask_url_password(str(value))
+            elif any(word in f.name for word in _SECRET_NAMES):
+                value = "***" if value else ""
+            elif f.name == "trusted_proxies":
+                value = ",".join(str(n) for n in value)
+            shown[f.name] = str(value)
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password of a database URL (`scheme://user:***@host/db`)."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")

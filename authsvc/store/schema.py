@@ -1,0 +1,89 @@
+"""Tables, as SQLAlchemy Core metadata shared by the store and the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    text,
+)
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on every dialect.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so values are stored as naive UTC in one
+    fixed format (which also makes SQLite's text comparison order them correctly).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: pass UTC-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(128), nullable=False),
+    Column("role", String(32), nullable=False, server_default="user"),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    # SHA-256 of the current refresh token, and of the one it replaced (for the grace window).
+    Column("token_hash", LargeBinary(32), nullable=False),
+    Column("previous_token_hash", LargeBinary(32), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("refreshed_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("revoked_reason", String(32), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("ip_address", String(64), nullable=True),
+)
+
+# LogoutAll and ListSessions read a user's live sessions: a partial index holds only those.
+Index(
+    "ix_sessions_user_live",
+    sessions.c.user_id,
+    sqlite_where=text("revoked_at IS NULL"),
+    postgresql_where=text("revoked_at IS NULL"),
+)
+# Pruning walks sessions by expiry; the foreign key's cascade needs user_id indexed on every row.
+Index("ix_sessions_expires_at", sessions.c.expires_at)
+Index("ix_sessions_user_id", sessions.c.user_id)

@@ -1,0 +1,1 @@
+"""Transport: the gRPC server. Turns messages into domain calls and domain errors into status codes."""

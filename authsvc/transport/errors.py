@@ -1,0 +1,91 @@
+"""Domain errors to gRPC status, through one table applied by one decorator.
+
+Every error answer carries a google.rpc.ErrorInfo detail with the stable reason word (and, when
+throttled, a google.rpc.RetryInfo). Anything unmapped is INTERNAL with a generic message; the traceback
+goes to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from authsvc.domain import errors
+
+log = logging.getLogger(__name__)
+
+ERROR_DOMAIN = "authsvc"
+
+# Most specific first: the first class that matches decides.
+STATUS_TABLE: tuple[tuple[type[errors.AuthError], grpc.StatusCode], ...] = (
+    (errors.TokenTooLong, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotAuthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.EmailTaken, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.SessionNotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.Throttled, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.ServiceUnavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def status_code_for(error: errors.AuthError) -> grpc.StatusCode:
+    for error_class, code in STATUS_TABLE:
+        if isinstance(error, error_class):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def rich_status(
+    code: grpc.StatusCode, message: str, reason: str, retry_after: float | None = None
+) -> grpc.Status:
+    """A status with ErrorInfo (and RetryInfo when `retry_after` is given) in `grpc-status-details-bin`."""
+    details = []
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))
+    details.append(info)
+    if retry_after is not None:
+        retry = any_pb2.Any()
+        delay = duration_pb2.Duration(seconds=max(1, math.ceil(retry_after)))
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        details.append(retry)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
+    return rpc_status.to_status(status)
+
+
+def status_for(error: errors.AuthError) -> grpc.Status:
+    retry_after = error.retry_after_seconds if isinstance(error, errors.Throttled) else None
+    return rich_status(status_code_for(error), error.message, error.reason, retry_after)
+
+
+Servicer = TypeVar("Servicer")
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Servicer, Request, Context], Awaitable[Response]]
+
+
+def maps_errors(handler: Handler[Servicer, Request, Response]) -> Handler[Servicer, Request, Response]:
+    """Wrap an RPC handler so that every failure leaves as a status with a reason word."""
+
+    @wraps(handler)
+    async def wrapper(servicer: Servicer, request: Request, context: Context) -> Response:
+        try:
+            return await handler(servicer, request, context)
+        except errors.AuthError as exc:
+            status = status_for(exc)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("unexpected error in %s", getattr(handler, "__name__", "rpc"))
+            status = rich_status(grpc.StatusCode.INTERNAL, "Internal error", "INTERNAL")
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    return wrapper

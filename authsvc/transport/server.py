@@ -1,0 +1,174 @@
+"""Build, bind and run the grpc.aio server: AuthService, health and reflection over one store.
+
+Building and binding are apart from waiting, so tests bind port 0 and learn the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from authsvc.clock import Clock, system_clock
+from authsvc.domain.keys import load_or_create_keys
+from authsvc.domain.passwords import PasswordHasher
+from authsvc.domain.service import AuthService, TokenPolicy
+from authsvc.domain.tokens import TokenCodec
+from authsvc.settings import Settings
+from authsvc.store import Store, StoreError
+from authsvc.store.migrate import is_migrated, migrate
+from authsvc.store.sql import open_store
+from authsvc.transport.servicer import AuthServicer
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class HealthServicer(Protocol):
+    """What this module uses of grpc.aio's health servicer (grpc-stubs predates it)."""
+
+    async def set(self, service: str, status: int) -> None: ...
+
+
+def _new_health_servicer() -> HealthServicer:
+    servicer: HealthServicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    return servicer
+
+
+AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+# Documented limits: requests are a few hundred bytes; anything near these is hostile.
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_METADATA_BYTES = 16 * 1024
+MAX_CONCURRENT_RPCS = 2000
+HEALTH_INTERVAL_SECONDS = 2.0
+
+
+class StartupError(RuntimeError):
+    """The server cannot start: the schema is not migrated or the listen address cannot be bound."""
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    host: str
+    store: Store
+    hasher: PasswordHasher
+    health: HealthServicer
+    _monitor: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def target(self) -> str:
+        host = self.host if self.host not in ("", "0.0.0.0", "[::]") else "127.0.0.1"  # noqa: S104
+        return f"{host}:{self.port}"
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Stop accepting, let in-flight RPCs finish within `grace` seconds, then close the store."""
+        await _set_health(self.health, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        await self.server.stop(grace)
+        await self.store.close()
+        self.hasher.close()
+
+
+async def _set_health(servicer: HealthServicer, status: int) -> None:
+    for name in ("", AUTH_SERVICE):
+        await servicer.set(name, status)
+
+
+async def _watch_store(store: Store, servicer: HealthServicer, interval: float) -> None:
+    """Keep the health status in step with whether the store answers."""
+    serving: bool | None = None
+    while True:
+        try:
+            await store.ping()
+            healthy = True
+        except StoreError:
+            healthy = False
+        if healthy != serving:
+            serving = healthy
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if healthy
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await _set_health(servicer, status)
+            log.log(
+                logging.INFO if healthy else logging.WARNING,
+                "store %s",
+                "reachable" if healthy else "unreachable",
+            )
+        await asyncio.sleep(interval)
+
+
+async def start_server(settings: Settings, clock: Clock = system_clock) -> RunningServer:
+    """Migrate (unless told not to), open the store and keys, bind and start serving."""
+    if settings.migrate_on_start:
+        await migrate(settings.database_url)
+    elif not await is_migrated(settings.database_url):
+        raise StartupError("the database schema is not at the newest revision: run `authsvc migrate`")
+    keys = load_or_create_keys(settings.signing_keys_dir, clock())
+    store = await open_store(
+        settings.database_url, pool_size=settings.db_pool_size, timeout_seconds=settings.db_timeout_seconds
+    )
+    hasher = PasswordHasher(settings.bcrypt_rounds, settings.hash_threads)
+    try:
+        await hasher.warm_up()
+        policy = TokenPolicy(
+            access_ttl=timedelta(seconds=settings.access_ttl_seconds),
+            refresh_ttl=timedelta(seconds=settings.refresh_ttl_seconds),
+            refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
+        )
+        tokens = TokenCodec(keys, settings.issuer, settings.audience)
+        service = AuthService(store, hasher, tokens, policy, clock)
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+        )
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(service, settings.trusted_proxies), server
+        )
+        health_servicer = _new_health_servicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (
+                AUTH_SERVICE,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        try:
+            port = server.add_insecure_port(settings.grpc_listen)
+        except RuntimeError as exc:
+            raise StartupError(f"cannot listen on {settings.grpc_listen}") from exc
+        if port == 0:
+            raise StartupError(f"cannot listen on {settings.grpc_listen}")
+        await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await server.start()
+    except BaseException:
+        await store.close()
+        hasher.close()
+        raise
+    running = RunningServer(
+        server, port, settings.grpc_listen.rpartition(":")[0], store, hasher, health_servicer
+    )
+    running._monitor = asyncio.create_task(_watch_store(store, health_servicer, HEALTH_INTERVAL_SECONDS))
+    return running
