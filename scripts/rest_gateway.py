@@ -12,10 +12,11 @@ import sys
 
 from authsvc.gateway import GatewaySettings, serve
 from authsvc.gateway.settings import SettingsError
+from authsvc.logs import configure_logging
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(os.environ.get("AUTHSVC_LOG_LEVEL", "INFO"))
     try:
         settings = GatewaySettings.from_env(os.environ)
     except SettingsError as exc:

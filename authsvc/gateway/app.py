@@ -110,12 +110,16 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         response = _from_http_exception(exc).to_response()
     except Exception:
-        log.exception(
-            "unexpected error serving %s %s (request id %s)", request.method, request.path, request_id
-        )
+        log.exception("unexpected error", extra=_log_fields(request, request_id))
         response = errors.internal_error().to_response()
+    if response.status >= 500:
+        log.warning("answered %d", response.status, extra=_log_fields(request, request_id))
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
+
+
+def _log_fields(request: web.Request, request_id: str) -> dict[str, str]:
+    return {"request_id": request_id, "method": request.method, "path": request.path}
 
 
 def _from_http_exception(exc: web.HTTPException) -> GatewayError:

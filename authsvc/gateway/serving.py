@@ -64,3 +64,4 @@ async def serve(settings: GatewaySettings) -> None:
     finally:
         log.info("REST gateway stopping")
         await gateway.stop()
+        log.info("REST gateway stopped")

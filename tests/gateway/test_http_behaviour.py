@@ -236,3 +236,16 @@ async def _status_within(http: aiohttp.ClientSession, gateway: RunningGateway, s
             if response.status == 200 or time.monotonic() > deadline:
                 return int(response.status)
         await asyncio.sleep(0.1)
+
+
+async def test_an_unexpected_gateway_failure_is_a_generic_500_in_the_error_shape(
+    fake_gateway: RunningGateway, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(message: object) -> dict[str, object]:
+        raise RuntimeError("SELECT * FROM secrets")
+
+    monkeypatch.setattr("authsvc.gateway.app.message_to_json", broken)
+    async with await _post(http, fake_gateway, "/api/v1/auth/login", json={}) as response:
+        assert response.status == 500
+        assert await response.json() == {"detail": "Internal error", "code": "INTERNAL", "reason": "INTERNAL"}
+        assert "X-Request-Id" in response.headers
