@@ -17,6 +17,7 @@ OPENAPI_VERSION = "3.1.0"
 BEARER_SCHEME = "bearerAuth"
 ERROR_SCHEMA = "Error"
 _REF = "#/components/schemas/"
+_MAX_QUERY_DEPTH = 3
 
 _SCALARS: dict[int, dict[str, Any]] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
@@ -147,16 +148,31 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     if route.body == "*":
         return parameters
     taken = {variable.field_path[0] for variable in route.variables} | {route.body}
-    for field in route.request_descriptor.fields:
-        if field.name in taken or field.message_type is not None:
+    fields = [field for field in route.request_descriptor.fields if field.name not in taken]
+    return parameters + _query_parameters(fields, prefix="", depth=0)
+
+
+def _query_parameters(fields: Sequence[FieldDescriptor], prefix: str, depth: int) -> list[dict[str, Any]]:
+    """Scalar fields as `name`, fields of nested messages as `outer.inner` (grpc-gateway's convention)."""
+    parameters: list[dict[str, Any]] = []
+    for field in fields:
+        name = prefix + field.name
+        message = field.message_type
+        if message is not None and message.full_name not in _WELL_KNOWN:
+            if not field.is_repeated and depth < _MAX_QUERY_DEPTH:
+                parameters += _query_parameters(message.fields, prefix=name + ".", depth=depth + 1)
             continue
-        schema = dict(_SCALARS.get(field.type, {"type": "string"}))
-        if field.enum_type is not None:
-            schema = {"type": "string", "enum": [value.name for value in field.enum_type.values]}
-        if _is_repeated(field):
+        schema = {"type": "string"} if message is not None else _scalar_or_enum(field)
+        if field.is_repeated:
             schema = {"type": "array", "items": schema}
-        parameters.append({"name": field.name, "in": "query", "required": False, "schema": schema})
+        parameters.append({"name": name, "in": "query", "required": False, "schema": schema})
     return parameters
+
+
+def _scalar_or_enum(field: FieldDescriptor) -> dict[str, Any]:
+    if field.enum_type is not None:
+        return {"type": "string", "enum": [value.name for value in field.enum_type.values]}
+    return dict(_SCALARS[field.type])
 
 
 def _message_schema(descriptor: Descriptor, schemas: dict[str, Any], responses: bool = False) -> str:
@@ -178,7 +194,7 @@ def _field_schema(field: FieldDescriptor, schemas: dict[str, Any], responses: bo
         value_field = field.message_type.fields_by_name["value"]
         return {"type": "object", "additionalProperties": _single_schema(value_field, schemas, responses)}
     single = _single_schema(field, schemas, responses)
-    return {"type": "array", "items": single} if _is_repeated(field) else single
+    return {"type": "array", "items": single} if field.is_repeated else single
 
 
 def _single_schema(field: FieldDescriptor, schemas: dict[str, Any], responses: bool) -> dict[str, Any]:
@@ -187,13 +203,7 @@ def _single_schema(field: FieldDescriptor, schemas: dict[str, Any], responses: b
         if well_known is not None:
             return dict(well_known)
         return {"$ref": _REF + _message_schema(field.message_type, schemas, responses)}
-    if field.enum_type is not None:
-        return {"type": "string", "enum": [value.name for value in field.enum_type.values]}
-    return dict(_SCALARS[field.type])
-
-
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.is_repeated
+    return _scalar_or_enum(field)
 
 
 def _error_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def _merge_query(document: dict[str, Any], route: Route, query: Sequence[tuple[s
         ):
             continue
         converted = [_scalar_from_query(field, item) for item in raw]
-        _set_path(document, field_path, converted if _is_repeated(field) else converted[-1])
+        _set_path(document, field_path, converted if field.is_repeated else converted[-1])
 
 
 def _find_field(descriptor: Descriptor, field_path: Sequence[str]) -> FieldDescriptor | None:
@@ -122,10 +122,6 @@ def _by_json_name(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
 def _proto_name(descriptor: Descriptor, name: str) -> str:
     field = descriptor.fields_by_name.get(name) or _by_json_name(descriptor, name)
     return field.name if field is not None else name
-
-
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.is_repeated
 
 
 def _scalar_from_query(field: FieldDescriptor, value: str) -> Any:

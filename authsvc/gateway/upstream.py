@@ -17,6 +17,8 @@ from authsvc.gateway.errors import error_from_rpc
 from authsvc.gateway.routes import Route
 
 HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+# Health probes (load balancers, orchestrators) wait a few seconds at most: answer within that.
+HEALTH_DEADLINE_SECONDS = 2.0
 
 CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -69,7 +71,7 @@ class Upstream:
         try:
             response: health_pb2.HealthCheckResponse = await self._health_check(
                 health_pb2.HealthCheckRequest(service=""),
-                timeout=self._deadline,
+                timeout=min(self._deadline, HEALTH_DEADLINE_SECONDS),
                 metadata=tuple(metadata),
                 wait_for_ready=False,
             )

@@ -8,6 +8,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from authsvc.gateway import build_document, service_routes
+from tests.gateway.probe import probe_service
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +70,22 @@ def test_errors_have_the_one_error_schema(document: dict[str, Any]) -> None:
     assert login["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     assert "WWW-Authenticate" in login["401"]["headers"]
     assert "Retry-After" in login["429"]["headers"]
+
+
+def test_path_variables_and_query_parameters_are_documented_and_the_document_stays_valid() -> None:
+    service = probe_service('get: "/v1/things/{id}"', 'post: "/v1/things/{id}" body: "page_info"')
+    document = build_document(service_routes(service))
+    validate(document)
+    get = document["paths"]["/v1/things/{id}"]["get"]
+    assert [(p["name"], p["in"]) for p in get["parameters"]] == [
+        ("id", "path"),
+        ("count", "query"),
+        ("active", "query"),
+        ("tags", "query"),
+        ("page_info.size", "query"),
+    ]
+    assert "requestBody" not in get
+    post = document["paths"]["/v1/things/{id}"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/probe.Page"
+    }

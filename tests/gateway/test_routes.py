@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from google.api import annotations_pb2, http_pb2
-from google.protobuf import descriptor_pb2, descriptor_pool, text_format
-from google.protobuf.descriptor import ServiceDescriptor
 
 from authsvc.gateway.routes import RouteError, _router_path, service_routes
 from authsvc.v1 import auth_pb2
+from tests.gateway.probe import probe_service
 
 
 def test_every_rpc_of_the_service_has_exactly_its_annotated_route() -> None:
@@ -71,31 +69,8 @@ def test_a_malformed_template_is_refused_at_start_up(template: str) -> None:
         _router_path(template)
 
 
-def _service_with_rule(rule_text: str) -> ServiceDescriptor:
-    """A throwaway service in its own pool whose one RPC has the given google.api.http rule."""
-    pool = descriptor_pool.DescriptorPool()
-    for dependency in (descriptor_pb2, http_pb2, annotations_pb2):
-        proto = descriptor_pb2.FileDescriptorProto()
-        dependency.DESCRIPTOR.CopyToProto(proto)
-        pool.Add(proto)
-    file = descriptor_pb2.FileDescriptorProto(
-        name="probe.proto", package="probe", syntax="proto3", dependency=["google/api/annotations.proto"]
-    )
-    file.message_type.add(name="Req").field.add(
-        name="id", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING, label=1
-    )
-    method = file.service.add(name="Probe").method.add(
-        name="Get", input_type=".probe.Req", output_type=".probe.Req"
-    )
-    rule = http_pb2.HttpRule()
-    text_format.Parse(rule_text, rule)
-    method.options.Extensions[annotations_pb2.http].CopyFrom(rule)  # type: ignore[index]
-    pool.Add(file)
-    return pool.FindServiceByName("probe.Probe")
-
-
 def test_additional_bindings_add_routes_and_an_unknown_field_is_refused() -> None:
-    service = _service_with_rule('get: "/v1/req/{id}" additional_bindings { post: "/v1/req" body: "*" }')
+    service = probe_service('get: "/v1/req/{id}" additional_bindings { post: "/v1/req" body: "*" }')
     routes = service_routes(service)
     assert [(r.http_method, r.router_path, r.body) for r in routes] == [
         ("GET", "/v1/req/{id}", ""),
@@ -103,7 +78,7 @@ def test_additional_bindings_add_routes_and_an_unknown_field_is_refused() -> Non
     ]
 
     with pytest.raises(RouteError):
-        service_routes(_service_with_rule('get: "/v1/req/{nope}"'))
+        service_routes(probe_service('get: "/v1/req/{nope}"'))
 
 
 def test_the_default_service_is_authsvc_v1_auth_service() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from google.protobuf import json_format
 
 from authsvc.gateway.errors import GatewayError
 from authsvc.gateway.routes import Route, service_routes
 from authsvc.gateway.transcoding import message_to_json, request_from_http
 from authsvc.v1 import auth_pb2
+from tests.gateway.probe import probe_service
 
 
 def _route(name: str) -> Route:
@@ -76,3 +78,56 @@ def test_int32_counts_are_json_numbers() -> None:
         "refresh_expires_in",
         "session_id",
     }
+
+
+def _probe_route(rule: str) -> Route:
+    [route] = service_routes(probe_service(rule))
+    return route
+
+
+def test_path_variables_and_query_parameters_fill_a_get_request() -> None:
+    route = _probe_route('get: "/v1/things/{id}"')
+    message = request_from_http(
+        route,
+        b"",
+        {"id": "t-1"},
+        [
+            ("count", "7"),
+            ("active", "true"),
+            ("tags", "a"),
+            ("tags", "b"),
+            ("pageInfo.size", "20"),
+            ("x", "1"),
+        ],
+    )
+    assert json_format.MessageToDict(message, preserving_proto_field_name=True) == {
+        "id": "t-1",
+        "count": 7,
+        "active": True,
+        "tags": ["a", "b"],
+        "page_info": {"size": 20},
+    }
+
+
+def test_a_query_parameter_cannot_override_a_path_variable() -> None:
+    route = _probe_route('get: "/v1/things/{id}"')
+    message = request_from_http(route, b"", {"id": "from-path"}, [("id", "from-query")])
+    assert json_format.MessageToDict(message)["id"] == "from-path"
+
+
+def test_a_named_body_field_takes_the_body_and_the_query_the_rest() -> None:
+    route = _probe_route('post: "/v1/things/{id}" body: "page_info"')
+    message = request_from_http(route, b'{"size": 5}', {"id": "t"}, [("count", "2"), ("page_info.size", "9")])
+    assert json_format.MessageToDict(message, preserving_proto_field_name=True) == {
+        "id": "t",
+        "count": 2,
+        "page_info": {"size": 5},
+    }
+
+
+@pytest.mark.parametrize(("key", "value"), [("count", "seven"), ("active", "yes"), ("count", "1.5")])
+def test_a_query_value_of_the_wrong_type_is_a_400(key: str, value: str) -> None:
+    route = _probe_route('get: "/v1/things"')
+    with pytest.raises(GatewayError) as raised:
+        request_from_http(route, b"", {}, [(key, value)])
+    assert raised.value.status == 400
