@@ -18,7 +18,8 @@ from google.protobuf.message import Message
 from authsvc.gateway.errors import bad_request
 from authsvc.gateway.routes import Route
 
-# json_format's own guard against deeply nested input; json.loads needs the same bound for its recursion.
+# Nesting limit handed to json_format (its default is 100); json.loads has its own, past which it raises
+# RecursionError, answered 400 like any other malformed body. authsvc's messages nest one level deep.
 MAX_JSON_DEPTH = 64
 
 
