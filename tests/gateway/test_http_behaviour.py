@@ -249,3 +249,23 @@ async def test_an_unexpected_gateway_failure_is_a_generic_500_in_the_error_shape
         assert response.status == 500
         assert await response.json() == {"detail": "Internal error", "code": "INTERNAL", "reason": "INTERNAL"}
         assert "X-Request-Id" in response.headers
+
+
+async def test_a_server_that_does_not_answer_in_time_is_504_at_the_deadline(
+    fake_server: FakeAuthServer, http: aiohttp.ClientSession
+) -> None:
+    async def hung(request: object, context: object) -> auth_pb2.TokenPair:
+        await asyncio.sleep(5)
+        return auth_pb2.TokenPair()
+
+    fake_server.answers["Login"] = hung
+    async with running_gateway(fake_server.target, deadline=0.5) as gateway:
+        started = time.monotonic()
+        async with await _post(http, gateway, "/api/v1/auth/login", json={}) as response:
+            assert response.status == 504
+            assert await response.json() == {
+                "detail": "The authentication service did not answer in time",
+                "code": "DEADLINE_EXCEEDED",
+                "reason": "TIMEOUT",
+            }
+        assert 0.4 < time.monotonic() - started < 2.0
