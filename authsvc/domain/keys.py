@@ -175,6 +175,12 @@ def add_key(directory: Path, now: datetime) -> SigningKey:
     try:
         _prepare(directory)
         with _locked(directory):
+            # The new key must sort after every existing one, or it would not be the one that signs
+            # (two rotations in one clock tick, or a clock that stepped back).
+            latest = [key.created_at for key in map(_read_key, _key_files(directory))]
+            newest = max((moment for moment in latest if moment is not None), default=None)
+            if newest is not None and now <= newest:
+                now = newest + timedelta(microseconds=1)
             return _write_key(directory, now)
     except OSError as exc:
         raise KeyStoreError(f"keys directory {directory} is not usable: {exc.strerror}") from exc
