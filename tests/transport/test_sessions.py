@@ -6,6 +6,7 @@ from datetime import UTC, timedelta
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
 from authsvc.v1 import auth_pb2
 from tests.status import expect_error
@@ -174,3 +175,27 @@ async def test_revoking_needs_a_bearer(auth_server):
         grpc.StatusCode.UNAUTHENTICATED,
         "NOT_AUTHENTICATED",
     )
+
+
+async def test_the_rest_json_has_the_spec_members_with_rfc3339_times(
+    auth_server, register, login, list_sessions
+):
+    await register()
+    pair = await login(metadata=(("grpcgateway-user-agent", "Firefox/140"),))
+    answer = auth_pb2.ListSessionsResponse(sessions=await list_sessions(pair.access_token))
+    document = json_format.MessageToDict(
+        answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    (session,) = document["sessions"]
+    assert set(session) == {
+        "session_id",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "user_agent",
+        "ip_address",
+        "current",
+    }
+    opened = auth_server.clock.now
+    assert session["created_at"] == opened.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (session["user_agent"], session["current"]) == ("Firefox/140", True)
