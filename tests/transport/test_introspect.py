@@ -119,3 +119,12 @@ def test_the_secret_is_read_from_the_environment_and_masked_in_the_startup_log()
     assert settings.introspection_secret == SECRET
     assert settings.describe()["introspection_secret"] == "***"
     assert Settings().describe()["introspection_secret"] == ""
+
+
+async def test_when_the_store_is_down_the_answer_is_unavailable_not_inactive(
+    auth_server, register, login, introspect
+):
+    await register()
+    pair = await login()
+    await auth_server.running.store.close()
+    await expect_error(introspect(pair.access_token), grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
