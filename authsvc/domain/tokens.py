@@ -19,7 +19,7 @@ import jwt
 from authsvc.clock import to_epoch_seconds
 from authsvc.domain.errors import TokenExpired, TokenInvalid, TokenTooLong
 from authsvc.domain.jws import InvalidJws, verify_compact
-from authsvc.domain.keys import ALGORITHM, KeyRing
+from authsvc.domain.keys import ALGORITHM, KeyRing, PublicJwk
 
 MAX_TOKEN_LENGTH = 4096  # our tokens are well under 1 KiB; anything longer is refused before parsing
 _FUTURE_IAT_LEEWAY_SECONDS = 60  # replicas' clocks may differ a little
@@ -59,6 +59,10 @@ class TokenCodec:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+
+    def published_keys(self) -> list[PublicJwk]:
+        """The public keys that verify this codec's tokens."""
+        return self._keys.published()
 
     def mint_access(
         self, *, user_id: str, session_id: str, email: str, role: str, now: datetime, ttl: timedelta
