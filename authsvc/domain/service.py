@@ -73,6 +73,15 @@ class IssuedTokens:
     token_type: str = "Bearer"  # noqa: S105 (the scheme name, not a secret)
 
 
+
+@dataclass(frozen=True)
+class _Owner:
+    """The claims an access token carries about its user."""
+
+    id: str
+    email: str
+    role: str
+
 class AuthService:
     def __init__(
         self, store: Store, hasher: PasswordHasher, tokens: TokenCodec, policy: TokenPolicy, clock: Clock
@@ -155,7 +164,8 @@ class AuthService:
         rotated = await self._store.rotate_session(rotation)
         if rotated is not None:
             audit.record(audit.REFRESH, client, user_id=claims.user_id, session_id=claims.session_id)
-            return self._issue(rotated.user, claims.session_id, child, expires_at, now)
+            owner = _Owner(claims.user_id, rotated.owner_email, rotated.owner_role)
+            return self._issue(owner, claims.session_id, child, expires_at, now)
         # Lost the compare-and-set: a concurrent refresh, a replay, or a dead session.
         session = await self._spent_token_session(claims, presented, now, client)
         replayed = self._tokens.mint_refresh(
@@ -241,7 +251,7 @@ class AuthService:
             raise TokenInvalid() from exc
 
     def _issue(
-        self, user: User, session_id: str, refresh_token: str, expires_at: datetime, now: datetime
+        self, user: User | _Owner, session_id: str, refresh_token: str, expires_at: datetime, now: datetime
     ) -> IssuedTokens:
         access_token = self._tokens.mint_access(
             user_id=user.id,

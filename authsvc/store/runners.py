@@ -17,7 +17,7 @@ Driver errors are converted here, in one place per runner, to the store's errors
 from __future__ import annotations
 
 import asyncio
-import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
@@ -31,12 +31,12 @@ from authsvc.store.interface import AlreadyExists, StoreError, StoreUnavailable
 T = TypeVar("T")
 Operation = Callable[[Connection], T]
 
-log = logging.getLogger(__name__)
 
 # Most specific first: the first matching class decides.
 _ERROR_TABLE: tuple[tuple[type[BaseException], type[StoreError], str], ...] = (
     (sa_exc.IntegrityError, AlreadyExists, "a unique value is taken"),
     (sa_exc.OperationalError, StoreUnavailable, "the database is unavailable"),
+    (sqlite3.OperationalError, StoreUnavailable, "the database is unavailable"),
     (sa_exc.InterfaceError, StoreUnavailable, "the database connection failed"),
     (sa_exc.TimeoutError, StoreUnavailable, "no database connection became free in time"),
     (sa_exc.DisconnectionError, StoreUnavailable, "the database connection was lost"),
@@ -82,29 +82,34 @@ class InlineSqliteRunner:
             raise ValueError("InlineSqliteRunner needs a SQLite engine")
         self._engine = engine
         self._connection: Connection | None = None
+        self._driver: Any = None
 
     async def start(self) -> None:
         with converted_errors():
             self._connection = self._engine.connect()
+            # Transaction control goes straight to the driver: through SQLAlchemy it cost as much as
+            # the statements themselves.
+            self._driver = self._connection.connection.driver_connection
 
     async def run(self, operation: Operation[T]) -> T:
-        connection = self._connection
-        if connection is None:
+        connection, driver = self._connection, self._driver
+        if connection is None or driver is None:
             raise StoreUnavailable("the store is closed")
         with converted_errors():
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # IMMEDIATE takes the write lock up front, so a transaction never fails half-way upgrading.
+            driver.execute("BEGIN IMMEDIATE")
             try:
                 result = operation(connection)
             except BaseException:
-                connection.exec_driver_sql("ROLLBACK")
+                driver.execute("ROLLBACK")
                 raise
-            connection.exec_driver_sql("COMMIT")
+            driver.execute("COMMIT")
         return result
 
     async def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
-            self._connection = None
+            self._connection = self._driver = None
         self._engine.dispose()
 
 

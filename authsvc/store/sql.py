@@ -109,7 +109,12 @@ _ROTATE_SESSION = (
         last_used_at=bindparam("now"),
         expires_at=bindparam("expires_at"),
     )
-    .returning(*_SESSION_COLUMNS)
+    # The owner's claims come back in the same statement: one round trip per refresh.
+    .returning(
+        *_SESSION_COLUMNS,
+        select(users.c.email).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_email"),
+        select(users.c.role).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_role"),
+    )
 )
 _REVOKE_SESSION = (
     update(sessions)
@@ -227,8 +232,7 @@ def _rotate_session(connection: Connection, rotation: Rotation) -> RotatedSessio
     ).one_or_none()
     if row is None:
         return None
-    owner = connection.execute(_SELECT_USER_BY_ID, {"user_id": row.user_id}).one()
-    return RotatedSession(session=_session(row), user=_user(owner))
+    return RotatedSession(session=_session(row), owner_email=row.owner_email, owner_role=row.owner_role)
 
 
 def _revoke_session(
