@@ -73,7 +73,6 @@ class IssuedTokens:
     token_type: str = "Bearer"  # noqa: S105 (the scheme name, not a secret)
 
 
-
 @dataclass(frozen=True)
 class _Owner:
     """The claims an access token carries about its user."""
@@ -81,6 +80,7 @@ class _Owner:
     id: str
     email: str
     role: str
+
 
 class AuthService:
     def __init__(
