@@ -39,6 +39,8 @@ class Settings:
     db_timeout_seconds: float = 5.0
     migrate_on_start: bool = True
     shutdown_grace_seconds: float = 10.0
+    # Bearer that Introspect callers must present; empty leaves Introspect open (internal port only).
+    introspection_secret: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -80,6 +82,7 @@ class Settings:
             "AUTHSVC_DB_TIMEOUT_SECONDS": ("db_timeout_seconds", float),
             "AUTHSVC_MIGRATE_ON_START": ("migrate_on_start", _parse_bool),
             "AUTHSVC_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", float),
+            "AUTHSVC_INTROSPECTION_SECRET": ("introspection_secret", str),
         }
         for variable, (name, convert) in converters.items():
             raw = environ.get(variable)

@@ -90,7 +90,9 @@ class _Rest:
                 raise RuntimeError(f"HTTP {response.status}")
 
     async def login(self, email: str, password: str) -> str:
-        return str((await self._post("/api/v1/auth/login", {"email": email, "password": password}))["refresh_token"])
+        return str(
+            (await self._post("/api/v1/auth/login", {"email": email, "password": password}))["refresh_token"]
+        )
 
     async def refresh(self, token: str) -> str:
         return str((await self._post("/api/v1/auth/refresh", {"refresh_token": token}))["refresh_token"])

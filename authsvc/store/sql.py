@@ -9,7 +9,19 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Row, and_, bindparam, create_engine, delete, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -25,8 +37,8 @@ from authsvc.store.interface import (
 )
 from authsvc.store.runners import (
     AsyncEngineRunner,
+    InlineSqliteRunner,
     Runner,
-    SqliteWriterRunner,
     configure_sqlite_engine,
 )
 from authsvc.store.schema import sessions, users
@@ -97,7 +109,12 @@ _ROTATE_SESSION = (
         last_used_at=bindparam("now"),
         expires_at=bindparam("expires_at"),
     )
-    .returning(*_SESSION_COLUMNS)
+    # The owner's claims come back in the same statement: one round trip per refresh.
+    .returning(
+        *_SESSION_COLUMNS,
+        select(users.c.email).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_email"),
+        select(users.c.role).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_role"),
+    )
 )
 _REVOKE_SESSION = (
     update(sessions)
@@ -106,7 +123,9 @@ _REVOKE_SESSION = (
 )
 _REVOKE_SESSION_WITH_TOKEN = (
     update(sessions)
-    .where(sessions.c.id == bindparam("session_id"), sessions.c.token_hash == bindparam("current_hash"), _LIVE)
+    .where(
+        sessions.c.id == bindparam("session_id"), sessions.c.token_hash == bindparam("current_hash"), _LIVE
+    )
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
 )
 _REVOKE_USER_SESSION = (
@@ -213,8 +232,7 @@ def _rotate_session(connection: Connection, rotation: Rotation) -> RotatedSessio
     ).one_or_none()
     if row is None:
         return None
-    owner = connection.execute(_SELECT_USER_BY_ID, {"user_id": row.user_id}).one()
-    return RotatedSession(session=_session(row), user=_user(owner))
+    return RotatedSession(session=_session(row), owner_email=row.owner_email, owner_role=row.owner_role)
 
 
 def _revoke_session(
@@ -309,14 +327,14 @@ class SqlStore:
 async def open_store(database_url: str, *, pool_size: int = 10, timeout_seconds: float = 5.0) -> SqlStore:
     """Open the store for `database_url` (sqlite+aiosqlite://... or postgresql+asyncpg://...).
 
-    SQLite runs on the group-commit writer thread; any other URL on SQLAlchemy's asyncio engine.
+    SQLite runs inline on the event loop's thread; any other URL on SQLAlchemy's asyncio engine.
     The schema must already be migrated (see migrate.py).
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         sync_engine = create_engine(url.set(drivername="sqlite"), poolclass=StaticPool)
         configure_sqlite_engine(sync_engine, busy_timeout_ms=int(timeout_seconds * 1000))
-        sqlite_runner = SqliteWriterRunner(sync_engine)
+        sqlite_runner = InlineSqliteRunner(sync_engine)
         await sqlite_runner.start()
         return SqlStore(sqlite_runner)
     engine = create_async_engine(

@@ -20,6 +20,7 @@ from authsvc.clock import Clock, system_clock
 from authsvc.domain.keys import load_or_create_keys
 from authsvc.domain.passwords import PasswordHasher
 from authsvc.domain.service import AuthService, TokenPolicy
+from authsvc.domain.sessions import SessionService
 from authsvc.domain.tokens import TokenCodec
 from authsvc.settings import Settings
 from authsvc.store import Store, StoreError
@@ -134,6 +135,7 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         )
         tokens = TokenCodec(keys, settings.issuer, settings.audience)
         service = AuthService(store, hasher, tokens, policy, clock)
+        sessions = SessionService(store, tokens, clock, settings.introspection_secret or None)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -143,7 +145,7 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
-            AuthServicer(service, settings.trusted_proxies), server
+            AuthServicer(service, sessions, settings.trusted_proxies), server
         )
         health_servicer = _new_health_servicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
