@@ -45,7 +45,11 @@ def test_bearer_security_is_declared_only_where_the_contract_requires_it(documen
         for operation in item.values()
         if "security" in operation
     }
-    assert secured == {"/api/v1/auth/logout-all"}
+    assert secured == {
+        "/api/v1/auth/logout-all",
+        "/api/v1/auth/sessions",
+        "/api/v1/auth/sessions/{session_id}",
+    }
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",

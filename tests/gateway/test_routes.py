@@ -18,6 +18,9 @@ def test_every_rpc_of_the_service_has_exactly_its_annotated_route() -> None:
         "Refresh": ("POST", "/api/v1/auth/refresh", "*"),
         "Logout": ("POST", "/api/v1/auth/logout", "*"),
         "LogoutAll": ("POST", "/api/v1/auth/logout-all", "*"),
+        "ListSessions": ("GET", "/api/v1/auth/sessions", ""),
+        "RevokeSession": ("DELETE", "/api/v1/auth/sessions/{session_id}", ""),
+        "GetJwks": ("GET", "/.well-known/jwks.json", ""),
     }
 
 
@@ -38,8 +41,20 @@ def test_method_options_give_the_success_status_and_the_bearer_rule() -> None:
         "Refresh": 200,
         "Logout": 200,
         "LogoutAll": 200,
+        "ListSessions": 200,
+        "RevokeSession": 200,
+        "GetJwks": 200,
     }
-    assert [name for name, route in routes.items() if route.requires_bearer] == ["LogoutAll"]
+    assert [name for name, route in routes.items() if route.requires_bearer] == [
+        "LogoutAll",
+        "ListSessions",
+        "RevokeSession",
+    ]
+
+
+def test_an_rpc_without_an_http_rule_gets_no_route() -> None:
+    # Introspect is for internal services on the gRPC port only (auth.proto says so).
+    assert "Introspect" not in {route.rpc_name for route in service_routes()}
 
 
 @pytest.mark.parametrize(
