@@ -29,22 +29,70 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from authsvc.store.interface import AlreadyExists, StoreError, StoreUnavailable
+from authsvc.store.interface import AlreadyExists, NotFound, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 Operation = Callable[[Connection], T]
 
 log = logging.getLogger(__name__)
 
-# Most specific first: the first matching class decides.
-_ERROR_TABLE: tuple[tuple[type[BaseException], type[StoreError], str], ...] = (
-    (sa_exc.IntegrityError, AlreadyExists, "a unique value is taken"),
-    (sa_exc.OperationalError, StoreUnavailable, "the database is unavailable"),
-    (sa_exc.InterfaceError, StoreUnavailable, "the database connection failed"),
-    (sa_exc.TimeoutError, StoreUnavailable, "no database connection became free in time"),
-    (sa_exc.DisconnectionError, StoreUnavailable, "the database connection was lost"),
-    (OSError, StoreUnavailable, "the database cannot be reached"),
-    (TimeoutError, StoreUnavailable, "the database did not answer in time"),
+# SQLSTATE classes that mean "the server is not there for us right now" (PostgreSQL, appendix A):
+# 08 connection exception, 53 insufficient resources (too many connections), 57 operator intervention
+# (admin or crash shutdown, "the database system is starting up", statement cancelled).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+_FOREIGN_KEY_VIOLATION = "23503"
+_SQLITE_FOREIGN_KEY = "SQLITE_CONSTRAINT_FOREIGNKEY"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The error, the DBAPI error SQLAlchemy wraps, and the driver errors beneath it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for cause in _causes(exc):
+        state = getattr(cause, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def _is_foreign_key_violation(exc: BaseException) -> bool:
+    return _sqlstate(exc) == _FOREIGN_KEY_VIOLATION or any(
+        getattr(cause, "sqlite_errorname", None) == _SQLITE_FOREIGN_KEY for cause in _causes(exc)
+    )
+
+
+def _is_lost_connection(exc: BaseException) -> bool:
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
+def _is_server_unavailable(exc: BaseException) -> bool:
+    state = _sqlstate(exc)
+    return state is not None and state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+
+
+# Most specific first: the first row whose class and condition match decides.
+_ERROR_TABLE: tuple[
+    tuple[type[BaseException], Callable[[BaseException], bool] | None, type[StoreError], str], ...
+] = (
+    (sa_exc.IntegrityError, _is_foreign_key_violation, NotFound, "a referenced row does not exist"),
+    (sa_exc.IntegrityError, None, AlreadyExists, "a unique value is taken"),
+    (sa_exc.DBAPIError, _is_lost_connection, StoreUnavailable, "the database connection was lost"),
+    (Exception, _is_server_unavailable, StoreUnavailable, "the database is unavailable"),
+    (sa_exc.OperationalError, None, StoreUnavailable, "the database is unavailable"),
+    (sa_exc.InterfaceError, None, StoreUnavailable, "the database connection failed"),
+    (sa_exc.TimeoutError, None, StoreUnavailable, "no database connection became free in time"),
+    (sa_exc.DisconnectionError, None, StoreUnavailable, "the database connection was lost"),
+    # TimeoutError is an OSError: it goes first.
+    (TimeoutError, None, StoreUnavailable, "the database did not answer in time"),
+    (OSError, None, StoreUnavailable, "the database cannot be reached"),
 )
 
 
@@ -56,10 +104,8 @@ def converted_errors() -> Iterator[None]:
     except StoreError:
         raise
     except Exception as exc:
-        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-            raise StoreUnavailable("the database connection was lost") from exc
-        for source, target, message in _ERROR_TABLE:
-            if isinstance(exc, source):
+        for source, condition, target, message in _ERROR_TABLE:
+            if isinstance(exc, source) and (condition is None or condition(exc)):
                 raise target(message) from exc
         raise
 

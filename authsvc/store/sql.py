@@ -10,7 +10,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, create_engine, delete, or_, select, text, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -96,27 +95,24 @@ def _rotate_password_hash(connection: Connection, user_id: str, old_hash: str, n
 
 
 def _create_session(connection: Connection, new: NewSession) -> Session:
-    try:
-        row = connection.execute(
-            sessions.insert()
-            .values(
-                id=new.id,
-                user_id=new.user_id,
-                generation=0,
-                token_hash=new.token_hash,
-                previous_token_hash=None,
-                created_at=new.created_at,
-                refreshed_at=new.created_at,
-                last_used_at=new.created_at,
-                expires_at=new.expires_at,
-                user_agent=new.user_agent,
-                ip_address=new.ip_address,
-            )
-            .returning(*sessions.c)
-        ).one()
-    except sa_exc.IntegrityError as exc:
-        # The only foreign key is the user: a missing owner is the one way this insert can fail.
-        raise NotFound("no such user") from exc
+    # A missing owner violates the foreign key, which the runner turns into NotFound.
+    row = connection.execute(
+        sessions.insert()
+        .values(
+            id=new.id,
+            user_id=new.user_id,
+            generation=0,
+            token_hash=new.token_hash,
+            previous_token_hash=None,
+            created_at=new.created_at,
+            refreshed_at=new.created_at,
+            last_used_at=new.created_at,
+            expires_at=new.expires_at,
+            user_agent=new.user_agent,
+            ip_address=new.ip_address,
+        )
+        .returning(*sessions.c)
+    ).one()
     return _session(row)
 
 
