@@ -104,6 +104,9 @@ def converted_errors() -> Iterator[None]:
     except StoreError:
         raise
     except Exception as exc:
+        if isinstance(exc, sa_exc.StatementError) and isinstance(exc.orig, ValueError | TypeError):
+            # A bad argument (a naive datetime) is the caller's bug, raised before any database work.
+            raise exc.orig from exc
         for source, condition, target, message in _ERROR_TABLE:
             if isinstance(exc, source) and (condition is None or condition(exc)):
                 raise target(message) from exc
