@@ -70,18 +70,25 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[databases.PostgresDatabase]:
-    """One migrated PostgreSQL database for the whole run, dropped at the end.
+def postgres_admin_url() -> str:
+    """Where the test PostgreSQL server is (AUTHSVC_TEST_POSTGRES_URL, default the local one).
 
     Unreachable server: the PostgreSQL tests skip, except under CI=true, where they fail.
     """
     admin_url = os.environ.get("AUTHSVC_TEST_POSTGRES_URL", databases.DEFAULT_ADMIN_URL)
     try:
-        database = databases.create_database_sync(admin_url)
+        databases.check_reachable_sync(admin_url)
     except databases.PostgresUnreachable as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{exc} (CI=true: PostgreSQL is required)")
         pytest.skip(str(exc))
+    return admin_url
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_admin_url: str) -> Iterator[databases.PostgresDatabase]:
+    """One migrated PostgreSQL database for the whole run, dropped at the end."""
+    database = databases.create_database_sync(postgres_admin_url)
     try:
         yield database
     finally:

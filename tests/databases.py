@@ -51,15 +51,24 @@ async def _admin(admin_url: str) -> asyncpg.Connection:
         raise PostgresUnreachable(f"PostgreSQL at {admin_url} is unreachable: {exc!r}") from exc
 
 
-async def create_database(admin_url: str, prefix: str = "authsvc_test") -> PostgresDatabase:
-    """Create an empty, uniquely named database and migrate it to the newest revision."""
+async def check_reachable(admin_url: str) -> None:
+    """Raise PostgresUnreachable unless the server accepts a connection."""
+    connection = await _admin(admin_url)
+    await connection.close()
+
+
+async def create_database(
+    admin_url: str, prefix: str = "authsvc_test", *, migrated: bool = True
+) -> PostgresDatabase:
+    """Create an empty, uniquely named database, migrated to the newest revision unless told not to."""
     database = PostgresDatabase(admin_url, f"{prefix}_{secrets.token_hex(6)}")
     connection = await _admin(admin_url)
     try:
         await connection.execute(f'CREATE DATABASE "{database.name}"')
     finally:
         await connection.close()
-    await migrate(database.url)
+    if migrated:
+        await migrate(database.url)
     return database
 
 
@@ -80,8 +89,14 @@ async def empty_database(database: PostgresDatabase) -> None:
         await connection.close()
 
 
-def create_database_sync(admin_url: str) -> PostgresDatabase:
-    return asyncio.run(create_database(admin_url))
+def check_reachable_sync(admin_url: str) -> None:
+    asyncio.run(check_reachable(admin_url))
+
+
+def create_database_sync(
+    admin_url: str, prefix: str = "authsvc_test", *, migrated: bool = True
+) -> PostgresDatabase:
+    return asyncio.run(create_database(admin_url, prefix, migrated=migrated))
 
 
 def drop_database_sync(database: PostgresDatabase) -> None:
