@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 from authsvc.domain.keys import add_key, load_or_create_keys
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _listing(folder):
+def _listing(folder: Path) -> list[tuple[str, int]]:
     return sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir())
 
 
