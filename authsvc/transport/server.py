@@ -119,8 +119,8 @@ async def _watch_store(store: Store, servicer: HealthServicer, interval: float, 
 async def start_server(settings: Settings, clock: Clock = system_clock) -> RunningServer:
     """Migrate (unless told not to), open the store and keys, bind and start serving."""
     if settings.migrate_on_start:
-        await migrate(settings.database_url)
-    elif not await is_migrated(settings.database_url):
+        await migrate(settings.database_url, connect_timeout_seconds=settings.db_timeout_seconds)
+    elif not await is_migrated(settings.database_url, connect_timeout_seconds=settings.db_timeout_seconds):
         raise StartupError("the database schema is not at the newest revision: run `authsvc migrate`")
     keys = load_or_create_keys(settings.signing_keys_dir, clock())
     store = await open_store(

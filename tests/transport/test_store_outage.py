@@ -18,6 +18,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authsvc.store import StoreUnavailable
 from authsvc.transport.server import start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD, ManualClock, make_settings
@@ -153,3 +154,23 @@ async def test_a_frozen_database_times_out_as_unavailable_and_recovers_when_it_t
     finally:
         postgres.thaw()
     await _recovers(client)
+
+
+@pytest.mark.parametrize("migrate_on_start", [True, False], ids=["serve", "serve --no-migrate"])
+async def test_starting_against_a_frozen_database_fails_in_time_instead_of_hanging(
+    postgres, tmp_path, migrate_on_start
+):
+    settings = make_settings(
+        tmp_path / "data",
+        database_url=postgres.url,
+        db_timeout_seconds=STORE_TIMEOUT,
+        migrate_on_start=migrate_on_start,
+    )
+    postgres.freeze()
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await start_server(settings, clock=ManualClock())
+        assert time.monotonic() - started < DEADLINE
+    finally:
+        postgres.thaw()
