@@ -36,10 +36,11 @@ Operation = Callable[[Connection], T]
 
 log = logging.getLogger(__name__)
 
-# SQLSTATE classes that mean "the server is not there for us right now" (PostgreSQL, appendix A):
-# 08 connection exception, 53 insufficient resources (too many connections), 57 operator intervention
-# (admin or crash shutdown, "the database system is starting up", statement cancelled).
-_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+# SQLSTATE classes that mean "not now, try again" (PostgreSQL, appendix A): 08 connection exception,
+# 40 transaction rollback (serialization failure, deadlock victim: nothing was committed),
+# 53 insufficient resources (too many connections), 57 operator intervention (admin or crash
+# shutdown, "the database system is starting up", statement cancelled).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
 _FOREIGN_KEY_VIOLATION = "23503"
 _SQLITE_FOREIGN_KEY = "SQLITE_CONSTRAINT_FOREIGNKEY"
 
