@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 # shutdown, "the database system is starting up", statement cancelled).
 _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
 _FOREIGN_KEY_VIOLATION = "23503"
-_SQLITE_FOREIGN_KEY = "SQLITE_CONSTRAINT_FOREIGNKEY"
+_UNIQUE_VIOLATION = "23505"
+_SQLITE_FOREIGN_KEY = frozenset({"SQLITE_CONSTRAINT_FOREIGNKEY"})
+_SQLITE_UNIQUE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -64,10 +66,17 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
-def _is_foreign_key_violation(exc: BaseException) -> bool:
-    return _sqlstate(exc) == _FOREIGN_KEY_VIOLATION or any(
-        getattr(cause, "sqlite_errorname", None) == _SQLITE_FOREIGN_KEY for cause in _causes(exc)
-    )
+def _violates(sqlstate: str, sqlite_names: frozenset[str]) -> Callable[[BaseException], bool]:
+    def check(exc: BaseException) -> bool:
+        return _sqlstate(exc) == sqlstate or any(
+            getattr(cause, "sqlite_errorname", None) in sqlite_names for cause in _causes(exc)
+        )
+
+    return check
+
+
+_is_foreign_key_violation = _violates(_FOREIGN_KEY_VIOLATION, _SQLITE_FOREIGN_KEY)
+_is_unique_violation = _violates(_UNIQUE_VIOLATION, _SQLITE_UNIQUE)
 
 
 def _is_lost_connection(exc: BaseException) -> bool:
@@ -84,7 +93,7 @@ _ERROR_TABLE: tuple[
     tuple[type[BaseException], Callable[[BaseException], bool] | None, type[StoreError], str], ...
 ] = (
     (sa_exc.IntegrityError, _is_foreign_key_violation, NotFound, "a referenced row does not exist"),
-    (sa_exc.IntegrityError, None, AlreadyExists, "a unique value is taken"),
+    (sa_exc.IntegrityError, _is_unique_violation, AlreadyExists, "a unique value is taken"),
     (sa_exc.DBAPIError, _is_lost_connection, StoreUnavailable, "the database connection was lost"),
     (Exception, _is_server_unavailable, StoreUnavailable, "the database is unavailable"),
     (sa_exc.OperationalError, None, StoreUnavailable, "the database is unavailable"),

@@ -49,10 +49,11 @@ async def test_a_postgresql_error_becomes_its_store_error(runner, sqlstate, name
     assert type(raised.value) is expected
 
 
-async def test_an_unexpected_postgresql_error_is_not_dressed_up_as_a_store_error(runner):
-    """A syntax error is a bug: it propagates as is (the transport answers INTERNAL)."""
+@pytest.mark.parametrize(("sqlstate", "name"), [("42601", "syntax_error"), ("23502", "not_null_violation")])
+async def test_an_unexpected_postgresql_error_is_not_dressed_up_as_a_store_error(runner, sqlstate, name):
+    """A bug propagates as is (the transport answers INTERNAL), never as "taken" or "unavailable"."""
     with pytest.raises(Exception) as raised:
-        await runner.run(_raising("42601"))
+        await runner.run(_raising(sqlstate))
     assert not isinstance(raised.value, StoreError)
 
 
