@@ -55,7 +55,7 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    await migrate(settings.database_url)
+    await migrate(settings.database_url, connect_timeout_seconds=settings.db_timeout_seconds)
     log.info("schema is at the newest revision")
 
 

@@ -50,7 +50,13 @@ class Settings:
             object.__setattr__(self, "keys_dir", self.data_dir / "keys")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("AUTHSVC_BCRYPT_ROUNDS must be between 4 and 31")
-        for name in ("access_ttl_seconds", "refresh_ttl_seconds", "hash_threads", "db_pool_size"):
+        for name in (
+            "access_ttl_seconds",
+            "refresh_ttl_seconds",
+            "hash_threads",
+            "db_pool_size",
+            "db_timeout_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
         if self.refresh_grace_seconds < 0:

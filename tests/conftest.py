@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from authsvc.settings import Settings
 from authsvc.transport.server import RunningServer, start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from tests import databases
 
 
 class ManualClock:
@@ -67,10 +69,46 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """Where the test PostgreSQL server is (AUTHSVC_TEST_POSTGRES_URL, default the local one).
+
+    Unreachable server: the PostgreSQL tests skip, except under CI=true, where they fail.
+    """
+    admin_url = os.environ.get("AUTHSVC_TEST_POSTGRES_URL", databases.DEFAULT_ADMIN_URL)
+    try:
+        databases.check_reachable_sync(admin_url)
+    except databases.PostgresUnreachable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc} (CI=true: PostgreSQL is required)")
+        pytest.skip(str(exc))
+    return admin_url
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_admin_url: str) -> Iterator[databases.PostgresDatabase]:
+    """One migrated PostgreSQL database for the whole run, dropped at the end."""
+    database = databases.create_database_sync(postgres_admin_url)
+    try:
+        yield database
+    finally:
+        databases.drop_database_sync(database)
+
+
+@pytest.fixture(params=databases.BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a fresh, empty store on each backend (SQLite files are migrated by their user)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'authsvc.db'}"
+    database: databases.PostgresDatabase = request.getfixturevalue("postgres_database")
+    databases.empty_database_sync(database)
+    return database.url
+
+
 @pytest.fixture
-def server_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+def server_settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
     """The server's settings; parametrize indirectly with a dict of overrides to change them."""
-    overrides: dict[str, Any] = getattr(request, "param", {})
+    overrides: dict[str, Any] = {"database_url": database_url, **getattr(request, "param", {})}
     return make_settings(tmp_path / "data", **overrides)
 
 

@@ -159,8 +159,14 @@ def _key_files(directory: Path) -> list[Path]:
 
 
 def load_or_create_keys(directory: Path, now: datetime) -> KeyRing:
-    """Load every key in `directory`; create the first one when there is none. Raise KeyStoreError."""
+    """Load every key in `directory`; create the first one when there is none. Raise KeyStoreError.
+
+    With keys present nothing is written, so the directory may be a read-only mount shared by replicas.
+    """
     try:
+        paths = _key_files(directory) if directory.is_dir() else []
+        if paths:
+            return KeyRing([_read_key(path) for path in paths])
         _prepare(directory)
         with _locked(directory):
             paths = _key_files(directory)

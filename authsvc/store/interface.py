@@ -29,7 +29,8 @@ class Conflict(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The database cannot be reached or timed out; the operation did not commit."""
+    """The database cannot be reached, timed out, or rolled the transaction back (a deadlock victim);
+    the operation did not commit and may be retried."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from authsvc.store.runners import converted_errors
 
@@ -43,10 +43,18 @@ def _ensure_sqlite_folder(database_url: str) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-async def migrate(database_url: str) -> None:
+def _engine(database_url: str, connect_timeout_seconds: float) -> AsyncEngine:
+    # Only connecting is bounded: a migration may legitimately run long, or wait for another
+    # replica's migration to release the advisory lock.
+    url = make_url(database_url)
+    connect_args = {"timeout": connect_timeout_seconds} if url.get_backend_name() == "postgresql" else {}
+    return create_async_engine(url, connect_args=connect_args)
+
+
+async def migrate(database_url: str, *, connect_timeout_seconds: float = 10.0) -> None:
     """Bring the schema to the newest revision; safe to run again, and concurrently on PostgreSQL."""
     _ensure_sqlite_folder(database_url)
-    engine = create_async_engine(database_url)
+    engine = _engine(database_url, connect_timeout_seconds)
     try:
         with converted_errors():
             async with engine.begin() as connection:
@@ -55,9 +63,9 @@ async def migrate(database_url: str) -> None:
         await engine.dispose()
 
 
-async def is_migrated(database_url: str) -> bool:
+async def is_migrated(database_url: str, *, connect_timeout_seconds: float = 10.0) -> bool:
     """Whether the database is at the newest revision. Raise StoreUnavailable when unreachable."""
-    engine = create_async_engine(database_url)
+    engine = _engine(database_url, connect_timeout_seconds)
     try:
         with converted_errors():
             async with engine.connect() as connection:

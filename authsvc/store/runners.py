@@ -26,22 +26,81 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from authsvc.store.interface import AlreadyExists, StoreError, StoreUnavailable
+from authsvc.store.interface import AlreadyExists, NotFound, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 Operation = Callable[[Connection], T]
 
 
-# Most specific first: the first matching class decides.
-_ERROR_TABLE: tuple[tuple[type[BaseException], type[StoreError], str], ...] = (
-    (sa_exc.IntegrityError, AlreadyExists, "a unique value is taken"),
-    (sa_exc.OperationalError, StoreUnavailable, "the database is unavailable"),
-    (sqlite3.OperationalError, StoreUnavailable, "the database is unavailable"),
-    (sa_exc.InterfaceError, StoreUnavailable, "the database connection failed"),
-    (sa_exc.TimeoutError, StoreUnavailable, "no database connection became free in time"),
-    (sa_exc.DisconnectionError, StoreUnavailable, "the database connection was lost"),
-    (OSError, StoreUnavailable, "the database cannot be reached"),
-    (TimeoutError, StoreUnavailable, "the database did not answer in time"),
+# SQLSTATE classes that mean "not now, try again" (PostgreSQL, appendix A): 08 connection exception,
+# 40 transaction rollback (serialization failure, deadlock victim: nothing was committed),
+# 53 insufficient resources (too many connections), 57 operator intervention (admin or crash
+# shutdown, "the database system is starting up", statement cancelled).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+_FOREIGN_KEY_VIOLATION = "23503"
+_UNIQUE_VIOLATION = "23505"
+_SQLITE_FOREIGN_KEY = frozenset({"SQLITE_CONSTRAINT_FOREIGNKEY"})
+_SQLITE_UNIQUE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The error, the DBAPI error SQLAlchemy wraps, and the driver errors beneath it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for cause in _causes(exc):
+        state = getattr(cause, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def _violates(sqlstate: str, sqlite_names: frozenset[str]) -> Callable[[BaseException], bool]:
+    def check(exc: BaseException) -> bool:
+        return _sqlstate(exc) == sqlstate or any(
+            getattr(cause, "sqlite_errorname", None) in sqlite_names for cause in _causes(exc)
+        )
+
+    return check
+
+
+_is_foreign_key_violation = _violates(_FOREIGN_KEY_VIOLATION, _SQLITE_FOREIGN_KEY)
+_is_unique_violation = _violates(_UNIQUE_VIOLATION, _SQLITE_UNIQUE)
+
+
+def _is_lost_connection(exc: BaseException) -> bool:
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
+def _is_server_unavailable(exc: BaseException) -> bool:
+    state = _sqlstate(exc)
+    return state is not None and state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+
+
+# Most specific first: the first row whose class and condition match decides.
+_ERROR_TABLE: tuple[
+    tuple[type[BaseException], Callable[[BaseException], bool] | None, type[StoreError], str], ...
+] = (
+    (sa_exc.IntegrityError, _is_foreign_key_violation, NotFound, "a referenced row does not exist"),
+    (sa_exc.IntegrityError, _is_unique_violation, AlreadyExists, "a unique value is taken"),
+    (sa_exc.DBAPIError, _is_lost_connection, StoreUnavailable, "the database connection was lost"),
+    (Exception, _is_server_unavailable, StoreUnavailable, "the database is unavailable"),
+    (sa_exc.OperationalError, None, StoreUnavailable, "the database is unavailable"),
+    # Transaction control on SQLite goes to the driver directly (InlineSqliteRunner): its errors too.
+    (sqlite3.OperationalError, None, StoreUnavailable, "the database is unavailable"),
+    (sa_exc.InterfaceError, None, StoreUnavailable, "the database connection failed"),
+    (sa_exc.TimeoutError, None, StoreUnavailable, "no database connection became free in time"),
+    (sa_exc.DisconnectionError, None, StoreUnavailable, "the database connection was lost"),
+    # TimeoutError is an OSError: it goes first.
+    (TimeoutError, None, StoreUnavailable, "the database did not answer in time"),
+    (OSError, None, StoreUnavailable, "the database cannot be reached"),
 )
 
 
@@ -53,10 +112,11 @@ def converted_errors() -> Iterator[None]:
     except StoreError:
         raise
     except Exception as exc:
-        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-            raise StoreUnavailable("the database connection was lost") from exc
-        for source, target, message in _ERROR_TABLE:
-            if isinstance(exc, source):
+        if isinstance(exc, sa_exc.StatementError) and isinstance(exc.orig, ValueError | TypeError):
+            # A bad argument (a naive datetime) is the caller's bug, raised before any database work.
+            raise exc.orig from exc
+        for source, condition, target, message in _ERROR_TABLE:
+            if isinstance(exc, source) and (condition is None or condition(exc)):
                 raise target(message) from exc
         raise
 
@@ -134,14 +194,18 @@ class AsyncEngineRunner:
     def __init__(self, engine: AsyncEngine, timeout_seconds: float) -> None:
         self._engine = engine
         self._timeout = timeout_seconds
+        self._closed = False
 
     async def start(self) -> None:
         return None
 
     async def run(self, operation: Operation[T]) -> T:
+        if self._closed:  # a disposed engine would quietly open new connections
+            raise StoreUnavailable("the store is closed")
         with converted_errors():
             async with asyncio.timeout(self._timeout), self._engine.begin() as connection:
                 return await connection.run_sync(operation)
 
     async def close(self) -> None:
+        self._closed = True
         await self._engine.dispose()

@@ -22,7 +22,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -198,11 +197,8 @@ def _create_session(connection: Connection, new: NewSession) -> Session:
         "user_agent": new.user_agent,
         "ip_address": new.ip_address,
     }
-    try:
-        row = connection.execute(_INSERT_SESSION, values).one()
-    except sa_exc.IntegrityError as exc:
-        # The only foreign key is the user: a missing owner is the one way this insert can fail.
-        raise NotFound("no such user") from exc
+    # A missing owner violates the foreign key, which the runner turns into NotFound.
+    row = connection.execute(_INSERT_SESSION, values).one()
     return _session(row)
 
 

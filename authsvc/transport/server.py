@@ -90,36 +90,38 @@ async def _set_health(servicer: HealthServicer, status: int) -> None:
         await servicer.set(name, status)
 
 
-async def _watch_store(store: Store, servicer: HealthServicer, interval: float) -> None:
+async def _check_store(store: Store, servicer: HealthServicer, serving: bool | None) -> bool:
+    """Ping the store once; publish the health status when it changed. Return whether it answered."""
+    try:
+        await store.ping()
+        healthy = True
+    except StoreError:
+        healthy = False
+    if healthy != serving:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        await _set_health(servicer, status)
+        log.log(
+            logging.INFO if healthy else logging.WARNING,
+            "store %s",
+            "reachable" if healthy else "unreachable",
+        )
+    return healthy
+
+
+async def _watch_store(store: Store, servicer: HealthServicer, interval: float, serving: bool) -> None:
     """Keep the health status in step with whether the store answers."""
-    serving: bool | None = None
     while True:
-        try:
-            await store.ping()
-            healthy = True
-        except StoreError:
-            healthy = False
-        if healthy != serving:
-            serving = healthy
-            status = (
-                health_pb2.HealthCheckResponse.SERVING
-                if healthy
-                else health_pb2.HealthCheckResponse.NOT_SERVING
-            )
-            await _set_health(servicer, status)
-            log.log(
-                logging.INFO if healthy else logging.WARNING,
-                "store %s",
-                "reachable" if healthy else "unreachable",
-            )
         await asyncio.sleep(interval)
+        serving = await _check_store(store, servicer, serving)
 
 
 async def start_server(settings: Settings, clock: Clock = system_clock) -> RunningServer:
     """Migrate (unless told not to), open the store and keys, bind and start serving."""
     if settings.migrate_on_start:
-        await migrate(settings.database_url)
-    elif not await is_migrated(settings.database_url):
+        await migrate(settings.database_url, connect_timeout_seconds=settings.db_timeout_seconds)
+    elif not await is_migrated(settings.database_url, connect_timeout_seconds=settings.db_timeout_seconds):
         raise StartupError("the database schema is not at the newest revision: run `authsvc migrate`")
     keys = load_or_create_keys(settings.signing_keys_dir, clock())
     store = await open_store(
@@ -172,5 +174,9 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
     running = RunningServer(
         server, port, settings.grpc_listen.rpartition(":")[0], store, hasher, health_servicer
     )
-    running._monitor = asyncio.create_task(_watch_store(store, health_servicer, HEALTH_INTERVAL_SECONDS))
+    # The first check runs before start_server returns, so a started server already reports its health.
+    serving = await _check_store(store, health_servicer, None)
+    running._monitor = asyncio.create_task(
+        _watch_store(store, health_servicer, HEALTH_INTERVAL_SECONDS, serving)
+    )
     return running

@@ -1,0 +1,113 @@
+"""Two `authsvc serve` processes against one PostgreSQL database, deployed as the README says:
+`authsvc migrate` once, then each replica with `serve --no-migrate`, keys in one shared directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests import databases
+
+START_SECONDS = 30
+
+
+@dataclass
+class Replica:
+    name: str
+    target: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _authsvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "authsvc.cli", *args]
+
+
+def _wait_serving(replica: Replica) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    with grpc.insecure_channel(replica.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if replica.process.poll() is not None:
+                raise AssertionError(f"{replica.name} exited: {replica.log.read_text()[-2000:]}")
+            try:
+                answer = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise AssertionError(
+        f"{replica.name} not serving after {START_SECONDS}s: {replica.log.read_text()[-2000:]}"
+    )
+
+
+def _stop(replica: Replica) -> None:
+    replica.process.send_signal(signal.SIGTERM)
+    try:
+        replica.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        replica.process.kill()
+        replica.process.wait()
+
+
+@dataclass
+class Deployment:
+    replicas: list[Replica]
+    database: databases.PostgresDatabase
+
+
+@pytest.fixture(scope="module")
+def deployment(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """Two replicas serving one fresh PostgreSQL database; stopped and the database dropped after."""
+    database = databases.create_database_sync(postgres_admin_url, "authsvc_replicas", migrated=False)
+    folder = tmp_path_factory.mktemp("replicas")
+    environment = {
+        **os.environ,
+        "AUTHSVC_DATABASE_URL": database.url,
+        "AUTHSVC_KEYS_DIR": str(folder / "shared-keys"),
+        "AUTHSVC_BCRYPT_ROUNDS": "4",
+        "AUTHSVC_LOG_LEVEL": "WARNING",
+    }
+    started: list[Replica] = []
+    try:
+        subprocess.run(_authsvc("migrate"), env=environment, check=True, capture_output=True, timeout=60)
+        for name in ("a", "b"):
+            target = f"127.0.0.1:{_free_port()}"
+            log = folder / f"{name}.log"
+            with log.open("wb") as output:
+                process = subprocess.Popen(
+                    _authsvc("serve", "--no-migrate"),
+                    env={
+                        **environment,
+                        "AUTHSVC_GRPC_LISTEN": target,
+                        "AUTHSVC_DATA_DIR": str(folder / f"data-{name}"),
+                    },
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            started.append(Replica(name, target, process, log))
+        for replica in started:
+            _wait_serving(replica)
+        yield Deployment(started, database)
+    finally:
+        for replica in started:
+            _stop(replica)
+        databases.drop_database_sync(database)
