@@ -23,9 +23,9 @@ from authsvc.domain.errors import (
     InvalidRequest,
     RefreshTokenReused,
     SessionRevoked,
-    TokenExpired,
     TokenInvalid,
 )
+from authsvc.domain.live_sessions import load_live_session
 from authsvc.domain.outage import reports_store_outage
 from authsvc.domain.passwords import PasswordHasher, check_new_password
 from authsvc.domain.sessions import Caller
@@ -214,16 +214,7 @@ class AuthService:
         Return the session when the token is the immediate parent within the grace window; otherwise
         raise: TokenInvalid, SessionRevoked, TokenExpired, or RefreshTokenReused after revoking.
         """
-        try:
-            session = await self._store.get_session(claims.session_id)
-        except NotFound as exc:
-            raise TokenInvalid() from exc
-        if session.user_id != claims.user_id:
-            raise TokenInvalid()
-        if session.revoked_at is not None:
-            raise SessionRevoked()
-        if session.expires_at <= now:
-            raise TokenExpired()
+        session = await load_live_session(self._store, claims.session_id, claims.user_id, now)
         grace = self._policy.refresh_grace
         is_parent = (
             session.generation == claims.generation + 1
