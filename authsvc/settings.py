@@ -39,6 +39,11 @@ class Settings:
     db_timeout_seconds: float = 5.0
     migrate_on_start: bool = True
     shutdown_grace_seconds: float = 10.0
+    login_window_seconds: int = 300
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 50
+    redis_url: str = ""
+    redis_key_prefix: str = "authsvc:"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -48,7 +53,15 @@ class Settings:
             object.__setattr__(self, "keys_dir", self.data_dir / "keys")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("AUTHSVC_BCRYPT_ROUNDS must be between 4 and 31")
-        for name in ("access_ttl_seconds", "refresh_ttl_seconds", "hash_threads", "db_pool_size"):
+        for name in (
+            "access_ttl_seconds",
+            "refresh_ttl_seconds",
+            "hash_threads",
+            "db_pool_size",
+            "login_window_seconds",
+            "login_max_failures_per_account",
+            "login_max_failures_per_address",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
         if self.refresh_grace_seconds < 0:
@@ -80,6 +93,11 @@ class Settings:
             "AUTHSVC_DB_TIMEOUT_SECONDS": ("db_timeout_seconds", float),
             "AUTHSVC_MIGRATE_ON_START": ("migrate_on_start", _parse_bool),
             "AUTHSVC_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", float),
+            "AUTHSVC_LOGIN_WINDOW_SECONDS": ("login_window_seconds", int),
+            "AUTHSVC_LOGIN_MAX_FAILURES_PER_ACCOUNT": ("login_max_failures_per_account", int),
+            "AUTHSVC_LOGIN_MAX_FAILURES_PER_ADDRESS": ("login_max_failures_per_address", int),
+            "AUTHSVC_REDIS_URL": ("redis_url", str),
+            "AUTHSVC_REDIS_KEY_PREFIX": ("redis_key_prefix", str),
         }
         for variable, (name, convert) in converters.items():
             raw = environ.get(variable)
@@ -96,7 +114,7 @@ class Settings:
         shown: dict[str, str] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "database_url":
+            if f.name in ("database_url", "redis_url"):
                 value = mask_url_password(str(value))
             elif any(word in f.name for word in _SECRET_NAMES):
                 value = "***" if value else ""

@@ -29,6 +29,7 @@ from authsvc.domain.errors import (
     TokenInvalid,
 )
 from authsvc.domain.passwords import PasswordHasher, check_new_password
+from authsvc.domain.throttling import LoginThrottle
 from authsvc.domain.tokens import RefreshClaims, TokenCodec, token_hash
 from authsvc.store import (
     AlreadyExists,
@@ -109,13 +110,21 @@ def _store_unavailable_is_service_unavailable(method: Callable[P, Awaitable[R]])
 
 class AuthService:
     def __init__(
-        self, store: Store, hasher: PasswordHasher, tokens: TokenCodec, policy: TokenPolicy, clock: Clock
+        self,
+        store: Store,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        policy: TokenPolicy,
+        clock: Clock,
+        *,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._tokens = tokens
         self._policy = policy
         self._clock = clock
+        self._throttle = throttle or LoginThrottle.off(clock)
 
     @_store_unavailable_is_service_unavailable
     async def register(self, email: str, password: str) -> Registered:
@@ -138,6 +147,8 @@ class AuthService:
         normalised = normalise_email(email)
         if not password:
             raise InvalidRequest("Password is required")
+        # Counted before any bcrypt work (raises Throttled); a failure below leaves the attempt counted.
+        await self._throttle.begin_attempt(normalised, client.ip_address)
         try:
             user: User | None = await self._store.get_user_by_email(normalised)
         except NotFound:
@@ -146,6 +157,7 @@ class AuthService:
         if user is None or not matched:
             log.info("login failed", extra={"event": "login_failed", "ip": client.ip_address})
             raise InvalidCredentials()
+        await self._throttle.record_success(normalised, client.ip_address)
         if self._hasher.needs_rehash(user.password_hash):
             new_hash = await self._hasher.hash(password.encode("utf-8"))
             await self._store.rotate_password_hash(user.id, user.password_hash, new_hash)

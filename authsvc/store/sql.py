@@ -214,6 +214,11 @@ class SqlStore:
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
 
+    @property
+    def runner(self) -> Runner:
+        """The runner, for operations on this database's other tables (throttle.py)."""
+        return self._runner
+
     async def create_user(self, user: User) -> None:
         await self._runner.run(partial(_create_user, user=user))
 
