@@ -18,6 +18,7 @@ from authsvc.settings import Settings
 from authsvc.transport.server import start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD, ManualClock
+from tests.server_process import free_port
 from tests.status import expect_error
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -217,3 +218,16 @@ def test_the_limits_are_configurable_and_the_redis_password_is_masked():
     assert (settings.login_window_seconds, settings.login_max_failures_per_account) == (60, 3)
     assert settings.login_max_failures_per_address == 100
     assert settings.describe()["redis_url"] == "redis://:***@cache:6379/0"
+
+
+async def test_unreachable_counters_make_logins_unavailable_rather_than_unlimited(server_settings):
+    settings = replace(server_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0", db_timeout_seconds=2)
+    running = await start_server(settings, clock=ManualClock())
+    try:
+        async with grpc.aio.insecure_channel(running.target) as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            await stub.Register(auth_pb2.RegisterRequest(email="ada@example.com", password=PASSWORD))
+            call = stub.Login(auth_pb2.LoginRequest(email="ada@example.com", password=PASSWORD))
+            await expect_error(call, grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
+    finally:
+        await running.stop(1)
