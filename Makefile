@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(wildcard protos/authsvc/v1/*.proto)
 GENERATED_DIR := authsvc/v1
 
-.PHONY: venv proto proto-check migrate run serve test lint fmt clean
+.PHONY: venv proto proto-check migrate run serve test lint fmt bench clean
 
 venv: $(INSTALLED)
 
@@ -44,6 +44,10 @@ fmt: $(INSTALLED)
 
 test: proto-check lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Numbers, not a test: prints a Markdown table and updates docs/benchmarks.md (BENCH_ARGS=--quick, ...).
+bench: proto
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

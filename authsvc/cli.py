@@ -6,18 +6,39 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
+from datetime import timedelta
 
-from authsvc.clock import system_clock
-from authsvc.domain.keys import KeyStoreError, add_key
+from authsvc.clock import Clock, system_clock
+from authsvc.domain.keys import KeyStoreError, add_key, prune_keys
+from authsvc.domain.retention import DEFAULT_BATCH_SIZE, delete_sessions_ended_before
 from authsvc.logs import configure_logging
 from authsvc.settings import Settings, SettingsError
 from authsvc.store import StoreError
-from authsvc.store.migrate import migrate
+from authsvc.store.migrate import is_migrated, migrate
+from authsvc.store.sql import open_store
 from authsvc.transport.server import StartupError, start_server
 
 log = logging.getLogger("authsvc")
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30d`, `12h`, `15m` or `90s` as a timedelta; raise argparse.ArgumentTypeError otherwise."""
+    matched = _DURATION.fullmatch(text.strip())
+    if matched is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 15m or 90s")
+    return timedelta(seconds=int(matched.group(1)) * _UNIT_SECONDS[matched.group(2)])
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
 
 
 async def _serve(settings: Settings) -> None:
@@ -38,7 +59,34 @@ async def _migrate(settings: Settings) -> None:
     log.info("schema is at the newest revision")
 
 
-def main(argv: list[str] | None = None) -> int:
+async def _prune_sessions(settings: Settings, older_than: timedelta, batch_size: int, clock: Clock) -> None:
+    if not await is_migrated(settings.database_url):
+        raise StartupError("the database schema is not at the newest revision: run `authsvc migrate`")
+    cutoff = clock() - older_than
+    store = await open_store(settings.database_url, timeout_seconds=settings.db_timeout_seconds)
+    try:
+        deleted = await delete_sessions_ended_before(store, cutoff, batch_size)
+    finally:
+        await store.close()
+    print(f"deleted {deleted} sessions that expired or were revoked before {cutoff.isoformat()}")
+
+
+def _rotate_keys(settings: Settings, clock: Clock) -> None:
+    key = add_key(settings.signing_keys_dir, clock())
+    print(f"added signing key {key.kid}; servers sign with it after their next start")
+
+
+def _prune_keys(settings: Settings, clock: Clock) -> None:
+    # A token outlives its signing by at most the longer of the two lifetimes (see domain/keys.py).
+    lifetime = timedelta(seconds=max(settings.access_ttl_seconds, settings.refresh_ttl_seconds))
+    removed = prune_keys(settings.signing_keys_dir, clock(), lifetime)
+    for key in removed:
+        print(f"removed signing key {key.kid} (created {key.created})")
+    if not removed:
+        print(f"no signing key to remove: a key goes {lifetime} after the next one was added")
+
+
+def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     parser = argparse.ArgumentParser(prog="authsvc", description="authsvc: gRPC authentication service")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="migrate the store, then serve gRPC on AUTHSVC_GRPC_LISTEN")
@@ -47,6 +95,23 @@ def main(argv: list[str] | None = None) -> int:
     keys = commands.add_parser("keys", help="signing keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("rotate", help="add a new signing key, used from the next start")
+    keys_commands.add_parser(
+        "prune", help="remove keys no live token can use: replaced longer ago than the longest token TTL"
+    )
+    prune = commands.add_parser("prune", help="delete sessions that expired or were revoked long ago")
+    prune.add_argument(
+        "--older-than",
+        type=parse_duration,
+        required=True,
+        metavar="AGE",
+        help="delete sessions that ended more than AGE ago (30d, 12h, 15m, 90s)",
+    )
+    prune.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"rows deleted per transaction (default {DEFAULT_BATCH_SIZE})",
+    )
     args = parser.parse_args(argv)
 
     configure_logging(os.environ.get("AUTHSVC_LOG_LEVEL", "INFO"))
@@ -59,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_serve(settings))
         elif args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "keys" and args.keys_command == "rotate":
+            _rotate_keys(settings, clock)
         elif args.command == "keys":
-            key = add_key(settings.signing_keys_dir, system_clock())
-            print(f"added signing key {key.kid}; servers sign with it after their next start")
+            _prune_keys(settings, clock)
+        elif args.command == "prune":
+            asyncio.run(_prune_sessions(settings, args.older_than, args.batch_size, clock))
     except (SettingsError, StartupError, KeyStoreError) as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2

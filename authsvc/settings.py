@@ -44,6 +44,8 @@ class Settings:
     login_max_failures_per_address: int = 50
     redis_url: str = ""
     redis_key_prefix: str = "authsvc:"
+    # Bearer that Introspect callers must present; empty leaves Introspect open (internal port only).
+    introspection_secret: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -98,6 +100,7 @@ class Settings:
             "AUTHSVC_LOGIN_MAX_FAILURES_PER_ADDRESS": ("login_max_failures_per_address", int),
             "AUTHSVC_REDIS_URL": ("redis_url", str),
             "AUTHSVC_REDIS_KEY_PREFIX": ("redis_key_prefix", str),
+            "AUTHSVC_INTROSPECTION_SECRET": ("introspection_secret", str),
         }
         for variable, (name, convert) in converters.items():
             raw = environ.get(variable)

@@ -2,6 +2,13 @@
 
 The newest key signs; every key in the directory verifies, so tokens signed before a rotation stay
 valid until they expire. Each key's `kid` is its RFC 7638 JWK thumbprint.
+
+Rotation (`authsvc keys rotate`) adds a key that servers sign with from their next start. Pruning
+(`authsvc keys prune`) removes a key once no live token can carry its `kid`: a key stops signing when the
+next newer key takes over, and no token outlives its issue by more than the longest token lifetime, so a
+key whose successor was created more than max(access TTL, refresh TTL) ago is safe to drop. This counts
+from the successor's creation, so restart every replica soon after rotating; a replica still signing with
+the old key when it is pruned issues tokens that other replicas reject.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 ALGORITHM = "EdDSA"
 _KEY_SUFFIX = ".pem"
+_STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
 
 
 class KeyStoreError(RuntimeError):
@@ -45,11 +54,35 @@ def thumbprint(public_key: Ed25519PublicKey) -> str:
 
 
 @dataclass(frozen=True)
+class PublicJwk:
+    """The public members of one key (RFC 7517 section 4, RFC 8037 for OKP keys)."""
+
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    alg: str
+    use: str = "sig"
+
+
+@dataclass(frozen=True)
 class SigningKey:
     kid: str
     private_key: Ed25519PrivateKey
     public_key: Ed25519PublicKey
     created: str  # sortable UTC stamp from the file name: the newest key signs
+
+    @property
+    def created_at(self) -> datetime | None:
+        """The creation time in the file name; None for a file named by hand."""
+        try:
+            return datetime.strptime(self.created, _STAMP_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            return None
+
+    def public_jwk(self) -> PublicJwk:
+        members = public_jwk(self.public_key)
+        return PublicJwk(kty=members["kty"], crv=members["crv"], x=members["x"], kid=self.kid, alg=ALGORITHM)
 
 
 class KeyRing:
@@ -72,6 +105,10 @@ class KeyRing:
     @property
     def keys(self) -> list[SigningKey]:
         return list(self._keys)
+
+    def published(self) -> list[PublicJwk]:
+        """Every key's public half, newest first (the order JWKS consumers try them in)."""
+        return [key.public_jwk() for key in reversed(self._keys)]
 
 
 @contextmanager
@@ -101,7 +138,7 @@ def _write_key(directory: Path, now: datetime) -> SigningKey:
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = now.astimezone(UTC).strftime(_STAMP_FORMAT)
     kid = thumbprint(private.public_key())
     path = directory / f"{stamp}-{kid}{_KEY_SUFFIX}"
     # 0600 from the first byte: the key is never readable by others, not even briefly.
@@ -138,6 +175,34 @@ def add_key(directory: Path, now: datetime) -> SigningKey:
     try:
         _prepare(directory)
         with _locked(directory):
+            # The new key must sort after every existing one, or it would not be the one that signs
+            # (two rotations in one clock tick, or a clock that stepped back).
+            latest = [key.created_at for key in map(_read_key, _key_files(directory))]
+            newest = max((moment for moment in latest if moment is not None), default=None)
+            if newest is not None and now <= newest:
+                now = newest + timedelta(microseconds=1)
             return _write_key(directory, now)
+    except OSError as exc:
+        raise KeyStoreError(f"keys directory {directory} is not usable: {exc.strerror}") from exc
+
+
+def prune_keys(directory: Path, now: datetime, max_token_lifetime: timedelta) -> list[SigningKey]:
+    """Delete every key whose successor was created more than `max_token_lifetime` before `now`, and
+    return the deleted keys. The newest key, and any key whose successor's time is unknown, are kept.
+    """
+    try:
+        _prepare(directory)
+        with _locked(directory):
+            found = sorted(
+                ((_read_key(path), path) for path in _key_files(directory)),
+                key=lambda pair: (pair[0].created, pair[0].kid),
+            )
+            removed: list[SigningKey] = []
+            for (key, path), (successor, _) in pairwise(found):
+                took_over = successor.created_at
+                if took_over is not None and now - took_over > max_token_lifetime:
+                    path.unlink()
+                    removed.append(key)
+            return removed
     except OSError as exc:
         raise KeyStoreError(f"keys directory {directory} is not usable: {exc.strerror}") from exc

@@ -10,25 +10,25 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import wraps
-from typing import ParamSpec, TypeVar
 
 from authsvc.clock import Clock, to_epoch_seconds
+from authsvc.domain import audit
+from authsvc.domain.audit import ClientInfo
 from authsvc.domain.emails import normalise_email
 from authsvc.domain.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidRequest,
     RefreshTokenReused,
-    ServiceUnavailable,
     SessionRevoked,
     TokenExpired,
     TokenInvalid,
 )
+from authsvc.domain.outage import reports_store_outage
 from authsvc.domain.passwords import PasswordHasher, check_new_password
+from authsvc.domain.sessions import Caller
 from authsvc.domain.throttling import LoginThrottle
 from authsvc.domain.tokens import RefreshClaims, TokenCodec, token_hash
 from authsvc.store import (
@@ -38,20 +38,15 @@ from authsvc.store import (
     Rotation,
     Session,
     Store,
-    StoreUnavailable,
     User,
 )
 
-log = logging.getLogger("authsvc.audit")
-
-P = ParamSpec("P")
-R = TypeVar("R")
+__all__ = ["AuthService", "Caller", "ClientInfo", "IssuedTokens", "Registered", "TokenPolicy"]
 
 # Revocation reasons kept on the session row for audit.
 REASON_LOGOUT = "logout"
 REASON_LOGOUT_ALL = "logout_all"
 REASON_REUSE = "reuse_detected"
-REASON_BY_USER = "revoked_by_user"
 DEFAULT_ROLE = "user"
 MAX_USER_AGENT = 512
 
@@ -61,14 +56,6 @@ class TokenPolicy:
     access_ttl: timedelta
     refresh_ttl: timedelta
     refresh_grace: timedelta
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """Who is calling, as the transport saw it; recorded on new sessions."""
-
-    user_agent: str | None = None
-    ip_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,24 +75,12 @@ class IssuedTokens:
 
 
 @dataclass(frozen=True)
-class Caller:
-    """The user behind a checked access token whose session is live."""
+class _Owner:
+    """The claims an access token carries about its user."""
 
-    user_id: str
-    session_id: str
+    id: str
     email: str
     role: str
-
-
-def _store_unavailable_is_service_unavailable(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    @wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except StoreUnavailable as exc:
-            raise ServiceUnavailable() from exc
-
-    return wrapper
 
 
 class AuthService:
@@ -126,8 +101,8 @@ class AuthService:
         self._clock = clock
         self._throttle = throttle or LoginThrottle.off(clock)
 
-    @_store_unavailable_is_service_unavailable
-    async def register(self, email: str, password: str) -> Registered:
+    @reports_store_outage
+    async def register(self, email: str, password: str, client: ClientInfo) -> Registered:
         """Create an account. Raise InvalidEmail, WeakPassword, PasswordTooLong or EmailTaken."""
         normalised = normalise_email(email)
         encoded = check_new_password(password)
@@ -137,10 +112,10 @@ class AuthService:
             await self._store.create_user(user)
         except AlreadyExists as exc:
             raise EmailTaken() from exc
-        log.info("registered", extra={"event": "register", "user_id": user.id})
+        audit.record(audit.REGISTER, client, user_id=user.id)
         return Registered(user.id, normalised)
 
-    @_store_unavailable_is_service_unavailable
+    @reports_store_outage
     async def login(self, email: str, password: str, client: ClientInfo) -> IssuedTokens:
         """Check the password and open a session. Unknown email and wrong password both raise
         InvalidCredentials, after the same bcrypt work."""
@@ -148,16 +123,16 @@ class AuthService:
         if not password:
             raise InvalidRequest("Password is required")
         # Counted before any bcrypt work (raises Throttled); a failure below leaves the attempt counted.
-        await self._throttle.begin_attempt(normalised, client.ip_address)
+        await self._throttle.begin_attempt(normalised, client)
         try:
             user: User | None = await self._store.get_user_by_email(normalised)
         except NotFound:
             user = None
         matched = await self._hasher.verify(password, None if user is None else user.password_hash)
         if user is None or not matched:
-            log.info("login failed", extra={"event": "login_failed", "ip": client.ip_address})
+            audit.record(audit.LOGIN_FAILED, client, level=logging.WARNING)
             raise InvalidCredentials()
-        await self._throttle.record_success(normalised, client.ip_address)
+        await self._throttle.record_success(normalised, client)
         if self._hasher.needs_rehash(user.password_hash):
             new_hash = await self._hasher.hash(password.encode("utf-8"))
             await self._store.rotate_password_hash(user.id, user.password_hash, new_hash)
@@ -175,11 +150,11 @@ class AuthService:
             await self._store.create_session(session)
         except NotFound as exc:  # the account was deleted between the password check and now
             raise InvalidCredentials() from exc
-        log.info("login", extra={"event": "login", "user_id": user.id, "session_id": session_id})
+        audit.record(audit.LOGIN, client, user_id=user.id, session_id=session_id)
         return self._issue(user, session_id, refresh_token, expires_at, now)
 
-    @_store_unavailable_is_service_unavailable
-    async def refresh(self, refresh_token: str) -> IssuedTokens:
+    @reports_store_outage
+    async def refresh(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
         """Spend `refresh_token` and return a new pair for the same session.
 
         Raise TokenInvalid, TokenExpired, SessionRevoked, or RefreshTokenReused (after revoking the session).
@@ -200,13 +175,11 @@ class AuthService:
         )
         rotated = await self._store.rotate_session(rotation)
         if rotated is not None:
-            log.info(
-                "refresh",
-                extra={"event": "refresh", "user_id": claims.user_id, "session_id": claims.session_id},
-            )
-            return self._issue(rotated.user, claims.session_id, child, expires_at, now)
+            audit.record(audit.REFRESH, client, user_id=claims.user_id, session_id=claims.session_id)
+            owner = _Owner(claims.user_id, rotated.owner_email, rotated.owner_role)
+            return self._issue(owner, claims.session_id, child, expires_at, now)
         # Lost the compare-and-set: a concurrent refresh, a replay, or a dead session.
-        session = await self._spent_token_session(claims, presented, now)
+        session = await self._spent_token_session(claims, presented, now, client)
         replayed = self._tokens.mint_refresh(
             user_id=session.user_id,
             session_id=session.id,
@@ -217,55 +190,37 @@ class AuthService:
         if not hmac.compare_digest(token_hash(replayed), session.token_hash):
             raise TokenInvalid()  # signed with a key that has since been replaced: cannot re-mint
         user = await self._get_owner(session)
-        log.info("refresh replay in grace window", extra={"event": "refresh_grace", "session_id": session.id})
+        audit.record(audit.REFRESH_GRACE, client, user_id=session.user_id, session_id=session.id)
         return self._issue(user, session.id, replayed, session.expires_at, now)
 
-    @_store_unavailable_is_service_unavailable
-    async def logout(self, refresh_token: str) -> None:
+    @reports_store_outage
+    async def logout(self, refresh_token: str, client: ClientInfo) -> None:
         """Revoke the session of `refresh_token`. Raise as `refresh` does when the token is not current."""
         now = self._clock()
         claims = self._tokens.read_refresh(refresh_token, now)
         presented = token_hash(refresh_token)
         if await self._store.revoke_session(claims.session_id, REASON_LOGOUT, now, token_hash=presented):
-            log.info(
-                "logout",
-                extra={"event": "logout", "user_id": claims.user_id, "session_id": claims.session_id},
-            )
+            audit.record(audit.LOGOUT, client, user_id=claims.user_id, session_id=claims.session_id)
             return
         # Not the current token; the parent within the grace window (the client lost a refresh answer)
         # may still end its session.
-        session = await self._spent_token_session(claims, presented, now)
+        session = await self._spent_token_session(claims, presented, now, client)
         if not await self._store.revoke_session(session.id, REASON_LOGOUT, now):
             raise SessionRevoked()
-        log.info(
-            "logout", extra={"event": "logout", "user_id": claims.user_id, "session_id": claims.session_id}
-        )
+        audit.record(audit.LOGOUT, client, user_id=claims.user_id, session_id=claims.session_id)
 
-    @_store_unavailable_is_service_unavailable
-    async def authenticate(self, access_token: str) -> Caller:
-        """The caller behind an access token whose session is still live at this moment."""
-        now = self._clock()
-        claims = self._tokens.read_access(access_token, now)
-        try:
-            session = await self._store.get_session(claims.session_id)
-        except NotFound as exc:
-            raise TokenInvalid() from exc
-        if session.user_id != claims.user_id:
-            raise TokenInvalid()
-        if session.revoked_at is not None:
-            raise SessionRevoked()
-        if session.expires_at <= now:
-            raise TokenExpired("Session has expired")
-        return Caller(claims.user_id, claims.session_id, claims.email, claims.role)
-
-    @_store_unavailable_is_service_unavailable
-    async def logout_all(self, caller: Caller) -> int:
+    @reports_store_outage
+    async def logout_all(self, caller: Caller, client: ClientInfo) -> int:
         """Revoke every live session of the caller in one statement; return how many."""
         count = await self._store.revoke_all_sessions(caller.user_id, REASON_LOGOUT_ALL, self._clock())
-        log.info("logout all", extra={"event": "logout_all", "user_id": caller.user_id, "count": count})
+        audit.record(
+            audit.LOGOUT_ALL, client, user_id=caller.user_id, session_id=caller.session_id, count=count
+        )
         return count
 
-    async def _spent_token_session(self, claims: RefreshClaims, presented: bytes, now: datetime) -> Session:
+    async def _spent_token_session(
+        self, claims: RefreshClaims, presented: bytes, now: datetime, client: ClientInfo
+    ) -> Session:
         """Judge a refresh token that is not its session's current one.
 
         Return the session when the token is the immediate parent within the grace window; otherwise
@@ -291,9 +246,12 @@ class AuthService:
             return session
         if session.generation > claims.generation:
             await self._store.revoke_session(session.id, REASON_REUSE, now)
-            log.warning(
-                "refresh token reuse",
-                extra={"event": "reuse_detected", "user_id": session.user_id, "session_id": session.id},
+            audit.record(
+                audit.REUSE_DETECTED,
+                client,
+                user_id=session.user_id,
+                session_id=session.id,
+                level=logging.WARNING,
             )
             raise RefreshTokenReused()
         raise TokenInvalid()
@@ -305,7 +263,7 @@ class AuthService:
             raise TokenInvalid() from exc
 
     def _issue(
-        self, user: User, session_id: str, refresh_token: str, expires_at: datetime, now: datetime
+        self, user: User | _Owner, session_id: str, refresh_token: str, expires_at: datetime, now: datetime
     ) -> IssuedTokens:
         access_token = self._tokens.mint_access(
             user_id=user.id,

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from authsvc.clock import Clock
+from authsvc.domain import audit
+from authsvc.domain.audit import ClientInfo
 from authsvc.domain.errors import Throttled
 from authsvc.store.throttle import AttemptLimit, AttemptStore
 
-log = logging.getLogger("authsvc.audit")
-
+LOGIN_THROTTLED = "login_throttled"  # audit event: a login refused before any password check
 ACCOUNT_PREFIX = "login:account:"
 ADDRESS_PREFIX = "login:address:"
 
@@ -45,12 +46,13 @@ class LoginThrottle:
     def off(cls, clock: Clock) -> LoginThrottle:
         return cls(None, ThrottlePolicy(timedelta(0), 0, 0), clock)
 
-    async def begin_attempt(self, email: str, address: str | None) -> None:
+    async def begin_attempt(self, email: str, client: ClientInfo) -> None:
         """Count one attempt on the (normalised) account and the client address, or raise Throttled
         with the seconds until the fullest window ends. Raise StoreUnavailable when the counters are
         unreachable: failing closed keeps a store outage from lifting the limits."""
         if self._attempts is None:
             return
+        address = client.ip_address
         limits = [AttemptLimit(ACCOUNT_PREFIX + email, self._policy.max_failures_per_account)]
         if address:
             limits.append(AttemptLimit(ADDRESS_PREFIX + address, self._policy.max_failures_per_address))
@@ -59,17 +61,14 @@ class LoginThrottle:
         if refused_until is None:
             return
         retry_after = max(1, math.ceil((refused_until - now).total_seconds()))
-        log.warning(
-            "login throttled",
-            extra={"event": "login_throttled", "ip": address, "retry_after": retry_after},
-        )
+        audit.record(LOGIN_THROTTLED, client, level=logging.WARNING)
         raise Throttled(retry_after)
 
-    async def record_success(self, email: str, address: str | None) -> None:
+    async def record_success(self, email: str, client: ClientInfo) -> None:
         """The attempt begun for this account succeeded: clear the account's count and give the
         address its attempt back."""
         if self._attempts is None:
             return
         await self._attempts.delete_attempts(ACCOUNT_PREFIX + email)
-        if address:
-            await self._attempts.delete_attempt(ADDRESS_PREFIX + address, self._clock())
+        if client.ip_address:
+            await self._attempts.delete_attempt(ADDRESS_PREFIX + client.ip_address, self._clock())

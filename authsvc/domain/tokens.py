@@ -1,8 +1,9 @@
 """JWTs: minting and checking access and refresh tokens (RFC 7519), signed with the key ring.
 
-Checks happen here, before any database work: signature, algorithm, `kid`, issuer, audience, type and
-expiry against the injected clock. Refresh tokens are deterministic functions of their claims (Ed25519
-signatures are deterministic), which lets a grace-window replay re-mint the very same child token.
+Checks happen here, before any database work: signature, algorithm and `kid` (jws.py), then issuer,
+audience, type and expiry against the injected clock. Refresh tokens are deterministic functions of
+their claims (Ed25519 signatures are deterministic), which lets a grace-window replay re-mint the very
+same child token.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 
 from authsvc.clock import to_epoch_seconds
 from authsvc.domain.errors import TokenExpired, TokenInvalid, TokenTooLong
-from authsvc.domain.keys import ALGORITHM, KeyRing
+from authsvc.domain.jws import InvalidJws, verify_compact
+from authsvc.domain.keys import ALGORITHM, KeyRing, PublicJwk
 
 MAX_TOKEN_LENGTH = 4096  # our tokens are well under 1 KiB; anything longer is refused before parsing
 _FUTURE_IAT_LEEWAY_SECONDS = 60  # replicas' clocks may differ a little
+_REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "jti", "iat", "exp", "type")
 ACCESS = "access"
 REFRESH = "refresh"
 
@@ -42,6 +45,10 @@ class RefreshClaims:
     expires_at: int
 
 
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def token_hash(token: str) -> bytes:
     """What the store keeps instead of a refresh token: its SHA-256."""
     return hashlib.sha256(token.encode("utf-8")).digest()
@@ -52,6 +59,10 @@ class TokenCodec:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+
+    def published_keys(self) -> list[PublicJwk]:
+        """The public keys that verify this codec's tokens."""
+        return self._keys.published()
 
     def mint_access(
         self, *, user_id: str, session_id: str, email: str, role: str, now: datetime, ttl: timedelta
@@ -97,7 +108,7 @@ class TokenCodec:
     def read_refresh(self, token: str, now: datetime) -> RefreshClaims:
         claims = self._verify(token, REFRESH, now)
         generation = claims.get("gen")
-        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+        if not _is_int(generation) or generation < 0:
             raise TokenInvalid()
         return RefreshClaims(claims["sub"], claims["sid"], generation, claims["exp"])
 
@@ -111,43 +122,31 @@ class TokenCodec:
         if not token:
             raise TokenInvalid("Token is required")
         try:
-            header = jwt.get_unverified_header(token)
-            kid = header.get("kid")
-            public_key = self._keys.public_key(kid) if isinstance(kid, str) else None
-            if public_key is None:
-                raise TokenInvalid()
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                public_key,
-                algorithms=[ALGORITHM],
-                issuer=self._issuer,
-                audience=self._audience,
-                # Time is checked below against the injected clock, not the wall clock.
-                options={
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "require": ["iss", "aud", "sub", "sid", "jti", "iat", "exp", "type"],
-                },
-            )
-        except jwt.InvalidTokenError as exc:
+            claims = verify_compact(token, self._keys.public_key)
+        except InvalidJws as exc:
             raise TokenInvalid() from exc
-        if claims.get("type") != expected_type:
-            raise TokenInvalid(
-                f"Token is not an {expected_type} token"
-                if expected_type == ACCESS
-                else f"Token is not a {expected_type} token"
-            )
-        for name in ("sub", "sid"):
-            if not isinstance(claims.get(name), str):
-                raise TokenInvalid()
-        for name in ("iat", "exp"):
-            if not isinstance(claims.get(name), int) or isinstance(claims.get(name), bool):
-                raise TokenInvalid()
+        self._check_claims(claims, expected_type)
         moment = to_epoch_seconds(now)
         not_before = claims.get("nbf", claims["iat"])
-        if not isinstance(not_before, int) or not_before > moment + _FUTURE_IAT_LEEWAY_SECONDS:
+        if not _is_int(not_before) or not_before > moment + _FUTURE_IAT_LEEWAY_SECONDS:
             raise TokenInvalid("Token is not valid yet")
         if claims["exp"] <= moment:
             raise TokenExpired()
         return claims
+
+    def _check_claims(self, claims: dict[str, Any], expected_type: str) -> None:
+        """Presence and types of the registered claims, issuer, audience (RFC 7519 4.1.3) and type."""
+        if any(name not in claims for name in _REQUIRED_CLAIMS):
+            raise TokenInvalid()
+        audience = claims["aud"]
+        if claims["iss"] != self._issuer or not (
+            audience == self._audience or (isinstance(audience, list) and self._audience in audience)
+        ):
+            raise TokenInvalid("Token was issued for another service")
+        if claims["type"] != expected_type:
+            article = "an" if expected_type == ACCESS else "a"
+            raise TokenInvalid(f"Token is not {article} {expected_type} token")
+        if not all(isinstance(claims[name], str) for name in ("sub", "sid")):
+            raise TokenInvalid()
+        if not all(_is_int(claims[name]) for name in ("iat", "exp")):
+            raise TokenInvalid()

@@ -89,7 +89,8 @@ class RotatedSession:
     """A session after a successful rotation, with the owner's claims for the new access token."""
 
     session: Session
-    user: User
+    owner_email: str
+    owner_role: str
 
 
 class UserStore(Protocol):

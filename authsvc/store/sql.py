@@ -9,7 +9,19 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, create_engine, delete, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -25,8 +37,8 @@ from authsvc.store.interface import (
 )
 from authsvc.store.runners import (
     AsyncEngineRunner,
+    InlineSqliteRunner,
     Runner,
-    SqliteWriterRunner,
     configure_sqlite_engine,
 )
 from authsvc.store.schema import sessions, users
@@ -60,8 +72,81 @@ def _session(row: Row[Any]) -> Session:
     )
 
 
-def _live(now: datetime) -> Any:
-    return and_(sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+# -- statements: built once, so each call pays neither construction nor cache-key generation -------------
+# (building a Core statement per call cost more than executing it; see README "The store's hot path").
+
+_LIVE = and_(sessions.c.revoked_at.is_(None), sessions.c.expires_at > bindparam("now"))
+_SESSION_COLUMNS = tuple(sessions.c)
+
+_INSERT_USER = users.insert()
+_SELECT_USER_BY_ID = select(users).where(users.c.id == bindparam("user_id"))
+_SELECT_USER_BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
+_ROTATE_PASSWORD_HASH = (
+    update(users)
+    .where(users.c.id == bindparam("user_id"), users.c.password_hash == bindparam("old_hash"))
+    .values(password_hash=bindparam("new_hash"))
+)
+_INSERT_SESSION = sessions.insert().returning(*_SESSION_COLUMNS)
+_SELECT_SESSION = select(sessions).where(sessions.c.id == bindparam("session_id"))
+_SELECT_LIVE_SESSIONS = (
+    select(sessions)
+    .where(sessions.c.user_id == bindparam("user_id"), _LIVE)
+    .order_by(sessions.c.created_at.desc(), sessions.c.id)
+)
+_ROTATE_SESSION = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("session_id"),
+        sessions.c.generation == bindparam("generation"),
+        sessions.c.token_hash == bindparam("spent_hash"),
+        _LIVE,
+    )
+    .values(
+        generation=sessions.c.generation + 1,
+        token_hash=bindparam("new_hash"),
+        previous_token_hash=bindparam("spent_hash"),
+        refreshed_at=bindparam("now"),
+        last_used_at=bindparam("now"),
+        expires_at=bindparam("expires_at"),
+    )
+    # The owner's claims come back in the same statement: one round trip per refresh.
+    .returning(
+        *_SESSION_COLUMNS,
+        select(users.c.email).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_email"),
+        select(users.c.role).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_role"),
+    )
+)
+_REVOKE_SESSION = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("session_id"), _LIVE)
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+_REVOKE_SESSION_WITH_TOKEN = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("session_id"), sessions.c.token_hash == bindparam("current_hash"), _LIVE
+    )
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+_REVOKE_USER_SESSION = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("session_id"), sessions.c.user_id == bindparam("owner_id"), _LIVE)
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+_REVOKE_ALL_SESSIONS = (
+    update(sessions)
+    .where(sessions.c.user_id == bindparam("owner_id"), _LIVE)
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+_DELETE_SESSIONS_BEFORE = delete(sessions).where(
+    sessions.c.id.in_(
+        select(sessions.c.id)
+        .where(or_(sessions.c.expires_at < bindparam("cutoff"), sessions.c.revoked_at < bindparam("cutoff")))
+        .limit(bindparam("batch_size", type_=Integer))
+        .scalar_subquery()
+    )
+)
+_PING = text("SELECT 1")
 
 
 # -- operations: each runs inside one transaction opened by the runner --------------------------------
@@ -69,18 +154,22 @@ def _live(now: datetime) -> Any:
 
 def _create_user(connection: Connection, user: User) -> None:
     connection.execute(
-        users.insert().values(
-            id=user.id,
-            email=user.email,
-            password_hash=user.password_hash,
-            role=user.role,
-            created_at=user.created_at,
-        )
+        _INSERT_USER,
+        {
+            "id": user.id,
+            "email": user.email,
+            "password_hash": user.password_hash,
+            "role": user.role,
+            "created_at": user.created_at,
+        },
     )
 
 
-def _get_user(connection: Connection, column: Any, value: str) -> User:
-    row = connection.execute(select(users).where(column == value)).one_or_none()
+def _get_user(connection: Connection, by_email: bool, value: str) -> User:
+    if by_email:
+        row = connection.execute(_SELECT_USER_BY_EMAIL, {"email": value}).one_or_none()
+    else:
+        row = connection.execute(_SELECT_USER_BY_ID, {"user_id": value}).one_or_none()
     if row is None:
         raise NotFound("no such user")
     return _user(row)
@@ -88,32 +177,29 @@ def _get_user(connection: Connection, column: Any, value: str) -> User:
 
 def _rotate_password_hash(connection: Connection, user_id: str, old_hash: str, new_hash: str) -> bool:
     result = connection.execute(
-        update(users)
-        .where(users.c.id == user_id, users.c.password_hash == old_hash)
-        .values(password_hash=new_hash)
+        _ROTATE_PASSWORD_HASH, {"user_id": user_id, "old_hash": old_hash, "new_hash": new_hash}
     )
     return result.rowcount == 1
 
 
 def _create_session(connection: Connection, new: NewSession) -> Session:
+    values = {
+        "id": new.id,
+        "user_id": new.user_id,
+        "generation": 0,
+        "token_hash": new.token_hash,
+        "previous_token_hash": None,
+        "created_at": new.created_at,
+        "refreshed_at": new.created_at,
+        "last_used_at": new.created_at,
+        "expires_at": new.expires_at,
+        "revoked_at": None,
+        "revoked_reason": None,
+        "user_agent": new.user_agent,
+        "ip_address": new.ip_address,
+    }
     try:
-        row = connection.execute(
-            sessions.insert()
-            .values(
-                id=new.id,
-                user_id=new.user_id,
-                generation=0,
-                token_hash=new.token_hash,
-                previous_token_hash=None,
-                created_at=new.created_at,
-                refreshed_at=new.created_at,
-                last_used_at=new.created_at,
-                expires_at=new.expires_at,
-                user_agent=new.user_agent,
-                ip_address=new.ip_address,
-            )
-            .returning(*sessions.c)
-        ).one()
+        row = connection.execute(_INSERT_SESSION, values).one()
     except sa_exc.IntegrityError as exc:
         # The only foreign key is the user: a missing owner is the one way this insert can fail.
         raise NotFound("no such user") from exc
@@ -121,91 +207,64 @@ def _create_session(connection: Connection, new: NewSession) -> Session:
 
 
 def _get_session(connection: Connection, session_id: str) -> Session:
-    row = connection.execute(select(sessions).where(sessions.c.id == session_id)).one_or_none()
+    row = connection.execute(_SELECT_SESSION, {"session_id": session_id}).one_or_none()
     if row is None:
         raise NotFound("no such session")
     return _session(row)
 
 
 def _list_sessions(connection: Connection, user_id: str, now: datetime) -> list[Session]:
-    rows = connection.execute(
-        select(sessions)
-        .where(sessions.c.user_id == user_id, _live(now))
-        .order_by(sessions.c.created_at.desc(), sessions.c.id)
-    )
+    rows = connection.execute(_SELECT_LIVE_SESSIONS, {"user_id": user_id, "now": now})
     return [_session(row) for row in rows]
 
 
 def _rotate_session(connection: Connection, rotation: Rotation) -> RotatedSession | None:
     row = connection.execute(
-        update(sessions)
-        .where(
-            sessions.c.id == rotation.session_id,
-            sessions.c.generation == rotation.generation,
-            sessions.c.token_hash == rotation.token_hash,
-            _live(rotation.now),
-        )
-        .values(
-            generation=sessions.c.generation + 1,
-            token_hash=rotation.new_token_hash,
-            previous_token_hash=rotation.token_hash,
-            refreshed_at=rotation.now,
-            last_used_at=rotation.now,
-            expires_at=rotation.expires_at,
-        )
-        .returning(*sessions.c)
+        _ROTATE_SESSION,
+        {
+            "session_id": rotation.session_id,
+            "generation": rotation.generation,
+            "spent_hash": rotation.token_hash,
+            "new_hash": rotation.new_token_hash,
+            "now": rotation.now,
+            "expires_at": rotation.expires_at,
+        },
     ).one_or_none()
     if row is None:
         return None
-    owner = connection.execute(select(users).where(users.c.id == row.user_id)).one()
-    return RotatedSession(session=_session(row), user=_user(owner))
+    return RotatedSession(session=_session(row), owner_email=row.owner_email, owner_role=row.owner_role)
 
 
 def _revoke_session(
     connection: Connection, session_id: str, reason: str, now: datetime, token_hash: bytes | None
 ) -> bool:
-    condition = and_(sessions.c.id == session_id, _live(now))
-    if token_hash is not None:
-        condition = and_(condition, sessions.c.token_hash == token_hash)
-    result = connection.execute(
-        update(sessions).where(condition).values(revoked_at=now, revoked_reason=reason)
-    )
+    params: dict[str, Any] = {"session_id": session_id, "now": now, "reason": reason}
+    if token_hash is None:
+        result = connection.execute(_REVOKE_SESSION, params)
+    else:
+        result = connection.execute(_REVOKE_SESSION_WITH_TOKEN, {**params, "current_hash": token_hash})
     return result.rowcount == 1
 
 
 def _revoke_user_session(
     connection: Connection, user_id: str, session_id: str, reason: str, now: datetime
 ) -> bool:
-    result = connection.execute(
-        update(sessions)
-        .where(sessions.c.id == session_id, sessions.c.user_id == user_id, _live(now))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
-    return result.rowcount == 1
+    params = {"session_id": session_id, "owner_id": user_id, "now": now, "reason": reason}
+    return connection.execute(_REVOKE_USER_SESSION, params).rowcount == 1
 
 
 def _revoke_all_sessions(connection: Connection, user_id: str, reason: str, now: datetime) -> int:
-    result = connection.execute(
-        update(sessions)
-        .where(sessions.c.user_id == user_id, _live(now))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
-    return int(result.rowcount)
+    params = {"owner_id": user_id, "now": now, "reason": reason}
+    return int(connection.execute(_REVOKE_ALL_SESSIONS, params).rowcount)
 
 
 def _delete_sessions_before(connection: Connection, cutoff: datetime, batch_size: int) -> int:
-    doomed = (
-        select(sessions.c.id)
-        .where(or_(sessions.c.expires_at < cutoff, sessions.c.revoked_at < cutoff))
-        .limit(batch_size)
-        .scalar_subquery()
-    )
-    result = connection.execute(delete(sessions).where(sessions.c.id.in_(doomed)))
-    return int(result.rowcount)
+    params = {"cutoff": cutoff, "batch_size": batch_size}
+    return int(connection.execute(_DELETE_SESSIONS_BEFORE, params).rowcount)
 
 
 def _ping(connection: Connection) -> None:
-    connection.execute(text("SELECT 1"))
+    connection.execute(_PING)
 
 
 class SqlStore:
@@ -223,10 +282,10 @@ class SqlStore:
         await self._runner.run(partial(_create_user, user=user))
 
     async def get_user(self, user_id: str) -> User:
-        return await self._runner.run(partial(_get_user, column=users.c.id, value=user_id))
+        return await self._runner.run(partial(_get_user, by_email=False, value=user_id))
 
     async def get_user_by_email(self, email: str) -> User:
-        return await self._runner.run(partial(_get_user, column=users.c.email, value=email))
+        return await self._runner.run(partial(_get_user, by_email=True, value=email))
 
     async def rotate_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
         return await self._runner.run(
@@ -273,14 +332,14 @@ class SqlStore:
 async def open_store(database_url: str, *, pool_size: int = 10, timeout_seconds: float = 5.0) -> SqlStore:
     """Open the store for `database_url` (sqlite+aiosqlite://... or postgresql+asyncpg://...).
 
-    SQLite runs on the group-commit writer thread; any other URL on SQLAlchemy's asyncio engine.
+    SQLite runs inline on the event loop's thread; any other URL on SQLAlchemy's asyncio engine.
     The schema must already be migrated (see migrate.py).
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         sync_engine = create_engine(url.set(drivername="sqlite"), poolclass=StaticPool)
         configure_sqlite_engine(sync_engine, busy_timeout_ms=int(timeout_seconds * 1000))
-        sqlite_runner = SqliteWriterRunner(sync_engine)
+        sqlite_runner = InlineSqliteRunner(sync_engine)
         await sqlite_runner.start()
         return SqlStore(sqlite_runner)
     engine = create_async_engine(

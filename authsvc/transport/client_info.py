@@ -5,13 +5,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from authsvc.domain.service import ClientInfo
+from authsvc.domain.audit import ClientInfo
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Metadata = Iterable[tuple[str, str | bytes]]
 GATEWAY_USER_AGENT = "grpcgateway-user-agent"  # the REST sidecar forwards HTTP's User-Agent here
 FORWARDED_FOR = "x-forwarded-for"
+REQUEST_ID = "x-request-id"
 MAX_HEADER_VALUE = 512
+MAX_REQUEST_ID = 128
 
 
 def metadata_value(metadata: Metadata | None, key: str) -> str | None:
@@ -54,10 +56,24 @@ def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
     return any(ip in network for network in trusted)
 
 
+def request_id(metadata: Metadata | None) -> str | None:
+    """The caller's `x-request-id`, cut to a sane length and to printable ASCII so it cannot forge log
+    lines; None when absent or empty."""
+    raw = metadata_value(metadata, REQUEST_ID)
+    if not raw:
+        return None
+    cleaned = "".join(char for char in raw[:MAX_REQUEST_ID] if char.isascii() and char.isprintable())
+    return cleaned or None
+
+
 def client_info(metadata: Metadata | None, peer: str, trusted: Sequence[Network]) -> ClientInfo:
     user_agent = metadata_value(metadata, GATEWAY_USER_AGENT) or metadata_value(metadata, "user-agent")
     address = client_address(peer, metadata_value(metadata, FORWARDED_FOR), trusted)
-    return ClientInfo(user_agent=user_agent[:MAX_HEADER_VALUE] if user_agent else None, ip_address=address)
+    return ClientInfo(
+        user_agent=user_agent[:MAX_HEADER_VALUE] if user_agent else None,
+        ip_address=address,
+        request_id=request_id(metadata),
+    )
 
 
 def bearer_token(metadata: Metadata | None) -> str | None:

@@ -20,6 +20,7 @@ from authsvc.clock import Clock, system_clock
 from authsvc.domain.keys import load_or_create_keys
 from authsvc.domain.passwords import PasswordHasher
 from authsvc.domain.service import AuthService, TokenPolicy
+from authsvc.domain.sessions import SessionService
 from authsvc.domain.throttling import LoginThrottle, ThrottlePolicy
 from authsvc.domain.tokens import TokenCodec
 from authsvc.settings import Settings
@@ -163,6 +164,7 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         service = AuthService(
             store, hasher, tokens, policy, clock, throttle=_login_throttle(settings, attempts, clock)
         )
+        sessions = SessionService(store, tokens, clock, settings.introspection_secret or None)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -171,7 +173,9 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
             ],
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
-        add_servicer(AuthServicer(service, settings.trusted_proxies), AUTH_SERVICE_DESCRIPTOR, server)
+        add_servicer(
+            AuthServicer(service, sessions, settings.trusted_proxies), AUTH_SERVICE_DESCRIPTOR, server
+        )
         health_servicer = _new_health_servicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(

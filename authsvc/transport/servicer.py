@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
 
 from authsvc.domain import errors
+from authsvc.domain.audit import ClientInfo
+from authsvc.domain.keys import PublicJwk
 from authsvc.domain.service import AuthService, Caller, IssuedTokens
+from authsvc.domain.sessions import SessionService, SessionSummary
 from authsvc.transport.client_info import Network, bearer_token, client_info
 from authsvc.transport.errors import Context, maps_errors
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 LOGGED_OUT = "Logged out successfully"
 LOGGED_OUT_EVERYWHERE = "Logged out from all devices successfully"
+SESSION_REVOKED = "Session revoked"
+BEARER_TOKEN_TYPE = "Bearer"  # noqa: S105 (RFC 7662 token_type, as RFC 6749 section 5.1 names it)
 
 
 def _token_pair(issued: IssuedTokens) -> auth_pb2.TokenPair:
@@ -25,30 +33,56 @@ def _token_pair(issued: IssuedTokens) -> auth_pb2.TokenPair:
     )
 
 
+def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _session_info(summary: SessionSummary) -> auth_pb2.SessionInfo:
+    # Unknown user agent or address stay unset, so JSON omits them rather than showing "".
+    return auth_pb2.SessionInfo(
+        session_id=summary.session_id,
+        created_at=_timestamp(summary.created_at),
+        last_used_at=_timestamp(summary.last_used_at),
+        expires_at=_timestamp(summary.expires_at),
+        user_agent=summary.user_agent,
+        ip_address=summary.ip_address,
+        current=summary.current,
+    )
+
+
+def _json_web_key(key: PublicJwk) -> auth_pb2.JsonWebKey:
+    return auth_pb2.JsonWebKey(kty=key.kty, crv=key.crv, x=key.x, kid=key.kid, alg=key.alg, use=key.use)
+
+
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, service: AuthService, trusted_proxies: Sequence[Network]) -> None:
+    def __init__(
+        self, service: AuthService, sessions: SessionService, trusted_proxies: Sequence[Network]
+    ) -> None:
         self._service = service
+        self._sessions = sessions
         self._trusted_proxies = tuple(trusted_proxies)
 
     @maps_errors
     async def Register(
         self, request: auth_pb2.RegisterRequest, context: Context
     ) -> auth_pb2.RegisterResponse:
-        registered = await self._service.register(request.email, request.password)
+        registered = await self._service.register(request.email, request.password, self._client(context))
         return auth_pb2.RegisterResponse(user_id=registered.user_id, email=registered.email)
 
     @maps_errors
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
-        client = client_info(context.invocation_metadata(), context.peer(), self._trusted_proxies)
+        client = self._client(context)
         return _token_pair(await self._service.login(request.email, request.password, client))
 
     @maps_errors
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.TokenPair:
-        return _token_pair(await self._service.refresh(request.refresh_token))
+        return _token_pair(await self._service.refresh(request.refresh_token, self._client(context)))
 
     @maps_errors
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
-        await self._service.logout(request.refresh_token)
+        await self._service.logout(request.refresh_token, self._client(context))
         return auth_pb2.LogoutResponse(message=LOGGED_OUT)
 
     @maps_errors
@@ -56,8 +90,48 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.LogoutAllRequest, context: Context
     ) -> auth_pb2.LogoutAllResponse:
         caller = await self._authenticate(context)
-        count = await self._service.logout_all(caller)
+        count = await self._service.logout_all(caller, self._client(context))
         return auth_pb2.LogoutAllResponse(message=LOGGED_OUT_EVERYWHERE, revoked_sessions=count)
+
+    @maps_errors
+    async def ListSessions(
+        self, request: auth_pb2.ListSessionsRequest, context: Context
+    ) -> auth_pb2.ListSessionsResponse:
+        caller = await self._authenticate(context)
+        found = await self._sessions.list_sessions(caller)
+        return auth_pb2.ListSessionsResponse(sessions=[_session_info(summary) for summary in found])
+
+    @maps_errors
+    async def RevokeSession(
+        self, request: auth_pb2.RevokeSessionRequest, context: Context
+    ) -> auth_pb2.RevokeSessionResponse:
+        caller = await self._authenticate(context)
+        await self._sessions.revoke_session(caller, request.session_id, self._client(context))
+        return auth_pb2.RevokeSessionResponse(message=SESSION_REVOKED)
+
+    @maps_errors
+    async def Introspect(
+        self, request: auth_pb2.IntrospectRequest, context: Context
+    ) -> auth_pb2.IntrospectResponse:
+        active = await self._sessions.introspect(request.token, bearer_token(context.invocation_metadata()))
+        if active is None:
+            return auth_pb2.IntrospectResponse(active=False)
+        return auth_pb2.IntrospectResponse(
+            active=True,
+            token_type=BEARER_TOKEN_TYPE,
+            sub=active.user_id,
+            sid=active.session_id,
+            exp=active.expires_at,
+            email=active.email,
+            role=active.role,
+        )
+
+    @maps_errors
+    async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.JsonWebKeySet:
+        return auth_pb2.JsonWebKeySet(keys=[_json_web_key(key) for key in self._sessions.published_keys()])
+
+    def _client(self, context: Context) -> ClientInfo:
+        return client_info(context.invocation_metadata(), context.peer(), self._trusted_proxies)
 
     async def _authenticate(self, context: Context) -> Caller:
         token = bearer_token(context.invocation_metadata())
@@ -65,4 +139,4 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             raise errors.NotAuthenticated()
         if not token:
             raise errors.TokenInvalid("Authorization must be `Bearer <access token>`")
-        return await self._service.authenticate(token)
+        return await self._sessions.authenticate(token)

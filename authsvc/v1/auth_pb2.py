@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from authsvc.v1 import options_pb2 as authsvc_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61uthsvc/v1/auth.proto\x12\nauthsvc.v1\x1a\x18\x61uthsvc/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"2\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"2\n\x10RegisterResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x90\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\x12\x12\n\nsession_id\x18\x06 \x01(\t\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"!\n\x0eLogoutResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x12\n\x10LogoutAllRequest\">\n\x11LogoutAllResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x18\n\x10revoked_sessions\x18\x02 \x01(\x05\x32\x86\x04\n\x0b\x41uthService\x12l\n\x08Register\x12\x1b.authsvc.v1.RegisterRequest\x1a\x1c.authsvc.v1.RegisterResponse\"%\xd0\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/auth/register:\x01*\x12W\n\x05Login\x12\x18.authsvc.v1.LoginRequest\x1a\x15.authsvc.v1.TokenPair\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/api/v1/auth/login:\x01*\x12]\n\x07Refresh\x12\x1a.authsvc.v1.RefreshRequest\x1a\x15.authsvc.v1.TokenPair\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/auth/refresh:\x01*\x12_\n\x06Logout\x12\x19.authsvc.v1.LogoutRequest\x1a\x1a.authsvc.v1.LogoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/auth/logout:\x01*\x12p\n\tLogoutAll\x12\x1c.authsvc.v1.LogoutAllRequest\x1a\x1d.authsvc.v1.LogoutAllResponse\"&\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1c\"\x17/api/v1/auth/logout-all:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61uthsvc/v1/auth.proto\x12\nauthsvc.v1\x1a\x18\x61uthsvc/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"2\n\x10RegisterResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x90\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\x12\x12\n\nsession_id\x18\x06 \x01(\t\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"!\n\x0eLogoutResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x12\n\x10LogoutAllRequest\">\n\x11LogoutAllResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x18\n\x10revoked_sessions\x18\x02 \x01(\x05\"\x15\n\x13ListSessionsRequest\"\x94\x02\n\x0bSessionInfo\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nuser_agent\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x17\n\nip_address\x18\x06 \x01(\tH\x01\x88\x01\x01\x12\x0f\n\x07\x63urrent\x18\x07 \x01(\x08\x42\r\n\x0b_user_agentB\r\n\x0b_ip_address\"A\n\x14ListSessionsResponse\x12)\n\x08sessions\x18\x01 \x03(\x0b\x32\x17.authsvc.v1.SessionInfo\"*\n\x14RevokeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"(\n\x15RevokeSessionResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"\"\n\x11IntrospectRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\xd4\x01\n\x12IntrospectResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x17\n\ntoken_type\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x03sub\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x03sid\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x10\n\x03\x65xp\x18\x05 \x01(\rH\x03\x88\x01\x01\x12\x12\n\x05\x65mail\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x11\n\x04role\x18\x07 \x01(\tH\x05\x88\x01\x01\x42\r\n\x0b_token_typeB\x06\n\x04_subB\x06\n\x04_sidB\x06\n\x04_expB\x08\n\x06_emailB\x07\n\x05_role\"\x10\n\x0eGetJwksRequest\"\xa4\x01\n\nJsonWebKey\x12\x10\n\x03kty\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x03\x63rv\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x0e\n\x01x\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x10\n\x03kid\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x10\n\x03\x61lg\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x10\n\x03use\x18\x06 \x01(\tH\x05\x88\x01\x01\x42\x06\n\x04_ktyB\x06\n\x04_crvB\x04\n\x02_xB\x06\n\x04_kidB\x06\n\x04_algB\x06\n\x04_use\"5\n\rJsonWebKeySet\x12$\n\x04keys\x18\x01 \x03(\x0b\x32\x16.authsvc.v1.JsonWebKey2\xb4\x07\n\x0b\x41uthService\x12l\n\x08Register\x12\x1b.authsvc.v1.RegisterRequest\x1a\x1c.authsvc.v1.RegisterResponse\"%\xd0\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/auth/register:\x01*\x12W\n\x05Login\x12\x18.authsvc.v1.LoginRequest\x1a\x15.authsvc.v1.TokenPair\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/api/v1/auth/login:\x01*\x12]\n\x07Refresh\x12\x1a.authsvc.v1.RefreshRequest\x1a\x15.authsvc.v1.TokenPair\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/auth/refresh:\x01*\x12_\n\x06Logout\x12\x19.authsvc.v1.LogoutRequest\x1a\x1a.authsvc.v1.LogoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/auth/logout:\x01*\x12p\n\tLogoutAll\x12\x1c.authsvc.v1.LogoutAllRequest\x1a\x1d.authsvc.v1.LogoutAllResponse\"&\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1c\"\x17/api/v1/auth/logout-all:\x01*\x12t\n\x0cListSessions\x12\x1f.authsvc.v1.ListSessionsRequest\x1a .authsvc.v1.ListSessionsResponse\"!\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/auth/sessions\x12\x84\x01\n\rRevokeSession\x12 .authsvc.v1.RevokeSessionRequest\x1a!.authsvc.v1.RevokeSessionResponse\".\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02$*\"/api/v1/auth/sessions/{session_id}\x12M\n\nIntrospect\x12\x1d.authsvc.v1.IntrospectRequest\x1a\x1e.authsvc.v1.IntrospectResponse\"\x00\x12`\n\x07GetJwks\x12\x1a.authsvc.v1.GetJwksRequest\x1a\x19.authsvc.v1.JsonWebKeySet\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.jsonb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,24 +44,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['Logout']._serialized_options = b'\202\323\344\223\002\030\"\023/api/v1/auth/logout:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['LogoutAll']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['LogoutAll']._serialized_options = b'\310\363\030\001\202\323\344\223\002\034\"\027/api/v1/auth/logout-all:\001*'
-  _globals['_REGISTERREQUEST']._serialized_start=93
-  _globals['_REGISTERREQUEST']._serialized_end=143
-  _globals['_REGISTERRESPONSE']._serialized_start=145
-  _globals['_REGISTERRESPONSE']._serialized_end=195
-  _globals['_LOGINREQUEST']._serialized_start=197
-  _globals['_LOGINREQUEST']._serialized_end=244
-  _globals['_TOKENPAIR']._serialized_start=247
-  _globals['_TOKENPAIR']._serialized_end=391
-  _globals['_REFRESHREQUEST']._serialized_start=393
-  _globals['_REFRESHREQUEST']._serialized_end=432
-  _globals['_LOGOUTREQUEST']._serialized_start=434
-  _globals['_LOGOUTREQUEST']._serialized_end=472
-  _globals['_LOGOUTRESPONSE']._serialized_start=474
-  _globals['_LOGOUTRESPONSE']._serialized_end=507
-  _globals['_LOGOUTALLREQUEST']._serialized_start=509
-  _globals['_LOGOUTALLREQUEST']._serialized_end=527
-  _globals['_LOGOUTALLRESPONSE']._serialized_start=529
-  _globals['_LOGOUTALLRESPONSE']._serialized_end=591
-  _globals['_AUTHSERVICE']._serialized_start=594
-  _globals['_AUTHSERVICE']._serialized_end=1112
+  _globals['_AUTHSERVICE'].methods_by_name['ListSessions']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['ListSessions']._serialized_options = b'\310\363\030\001\202\323\344\223\002\027\022\025/api/v1/auth/sessions'
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeSession']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeSession']._serialized_options = b'\310\363\030\001\202\323\344\223\002$*\"/api/v1/auth/sessions/{session_id}'
+  _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\202\323\344\223\002\030\022\026/.well-known/jwks.json'
+  _globals['_REGISTERREQUEST']._serialized_start=126
+  _globals['_REGISTERREQUEST']._serialized_end=176
+  _globals['_REGISTERRESPONSE']._serialized_start=178
+  _globals['_REGISTERRESPONSE']._serialized_end=228
+  _globals['_LOGINREQUEST']._serialized_start=230
+  _globals['_LOGINREQUEST']._serialized_end=277
+  _globals['_TOKENPAIR']._serialized_start=280
+  _globals['_TOKENPAIR']._serialized_end=424
+  _globals['_REFRESHREQUEST']._serialized_start=426
+  _globals['_REFRESHREQUEST']._serialized_end=465
+  _globals['_LOGOUTREQUEST']._serialized_start=467
+  _globals['_LOGOUTREQUEST']._serialized_end=505
+  _globals['_LOGOUTRESPONSE']._serialized_start=507
+  _globals['_LOGOUTRESPONSE']._serialized_end=540
+  _globals['_LOGOUTALLREQUEST']._serialized_start=542
+  _globals['_LOGOUTALLREQUEST']._serialized_end=560
+  _globals['_LOGOUTALLRESPONSE']._serialized_start=562
+  _globals['_LOGOUTALLRESPONSE']._serialized_end=624
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=626
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=647
+  _globals['_SESSIONINFO']._serialized_start=650
+  _globals['_SESSIONINFO']._serialized_end=926
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=928
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=993
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=995
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=1037
+  _globals['_REVOKESESSIONRESPONSE']._serialized_start=1039
+  _globals['_REVOKESESSIONRESPONSE']._serialized_end=1079
+  _globals['_INTROSPECTREQUEST']._serialized_start=1081
+  _globals['_INTROSPECTREQUEST']._serialized_end=1115
+  _globals['_INTROSPECTRESPONSE']._serialized_start=1118
+  _globals['_INTROSPECTRESPONSE']._serialized_end=1330
+  _globals['_GETJWKSREQUEST']._serialized_start=1332
+  _globals['_GETJWKSREQUEST']._serialized_end=1348
+  _globals['_JSONWEBKEY']._serialized_start=1351
+  _globals['_JSONWEBKEY']._serialized_end=1515
+  _globals['_JSONWEBKEYSET']._serialized_start=1517
+  _globals['_JSONWEBKEYSET']._serialized_end=1570
+  _globals['_AUTHSERVICE']._serialized_start=1573
+  _globals['_AUTHSERVICE']._serialized_end=2521
 # @@protoc_insertion_point(module_scope)

@@ -3,8 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -216,3 +219,323 @@ class LogoutAllResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LogoutAllResponse: _TypeAlias = LogoutAllResponse  # noqa: Y015
+
+@_typing.final
+class ListSessionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
+
+@_typing.final
+class SessionInfo(_message.Message):
+    """One login on one device."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    LAST_USED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    user_agent: _builtins.str
+    """As recorded at login; absent when the client sent none."""
+    ip_address: _builtins.str
+    """The client address recorded at login; absent when unknown."""
+    current: _builtins.bool
+    """True for the session of the access token that made this call."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_used_at(self) -> _timestamp_pb2.Timestamp:
+        """The last login or refresh of this session."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the current refresh token expires; a refresh moves it forward."""
+
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        last_used_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        user_agent: _builtins.str | None = ...,
+        ip_address: _builtins.str | None = ...,
+        current: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_ip_address", b"_ip_address", "_user_agent", b"_user_agent", "created_at", b"created_at", "expires_at", b"expires_at", "ip_address", b"ip_address", "last_used_at", b"last_used_at", "user_agent", b"user_agent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ip_address", b"_ip_address", "_user_agent", b"_user_agent", "created_at", b"created_at", "current", b"current", "expires_at", b"expires_at", "ip_address", b"ip_address", "last_used_at", b"last_used_at", "session_id", b"session_id", "user_agent", b"user_agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__ip_address: _TypeAlias = _typing.Literal["ip_address"]  # noqa: Y015
+    _WhichOneofArgType__ip_address: _TypeAlias = _typing.Literal["_ip_address", b"_ip_address"]  # noqa: Y015
+    _WhichOneofReturnType__user_agent: _TypeAlias = _typing.Literal["user_agent"]  # noqa: Y015
+    _WhichOneofArgType__user_agent: _TypeAlias = _typing.Literal["_user_agent", b"_user_agent"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ip_address) -> _WhichOneofReturnType__ip_address | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__user_agent) -> _WhichOneofReturnType__user_agent | None: ...
+
+Global___SessionInfo: _TypeAlias = SessionInfo  # noqa: Y015
+
+@_typing.final
+class ListSessionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SessionInfo]: ...
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[Global___SessionInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeSessionRequest: _TypeAlias = RevokeSessionRequest  # noqa: Y015
+
+@_typing.final
+class RevokeSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeSessionResponse: _TypeAlias = RevokeSessionResponse  # noqa: Y015
+
+@_typing.final
+class IntrospectRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IntrospectRequest: _TypeAlias = IntrospectRequest  # noqa: Y015
+
+@_typing.final
+class IntrospectResponse(_message.Message):
+    """RFC 7662 section 2.2. When `active` is false no other member is set, so JSON shows only
+    `{"active": false}`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    SUB_FIELD_NUMBER: _builtins.int
+    SID_FIELD_NUMBER: _builtins.int
+    EXP_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    active: _builtins.bool
+    token_type: _builtins.str
+    """"Bearer" (RFC 6749 section 5.1): only access tokens are ever active."""
+    sub: _builtins.str
+    """The user id."""
+    sid: _builtins.str
+    """The session id."""
+    exp: _builtins.int
+    """Expiry in seconds since the epoch. uint32, so that proto JSON writes a number (int64 would be a
+    string) and it lasts until 2106.
+    """
+    email: _builtins.str
+    role: _builtins.str
+    def __init__(
+        self,
+        *,
+        active: _builtins.bool = ...,
+        token_type: _builtins.str | None = ...,
+        sub: _builtins.str | None = ...,
+        sid: _builtins.str | None = ...,
+        exp: _builtins.int | None = ...,
+        email: _builtins.str | None = ...,
+        role: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_exp", b"_exp", "_role", b"_role", "_sid", b"_sid", "_sub", b"_sub", "_token_type", b"_token_type", "email", b"email", "exp", b"exp", "role", b"role", "sid", b"sid", "sub", b"sub", "token_type", b"token_type"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_exp", b"_exp", "_role", b"_role", "_sid", b"_sid", "_sub", b"_sub", "_token_type", b"_token_type", "active", b"active", "email", b"email", "exp", b"exp", "role", b"role", "sid", b"sid", "sub", b"sub", "token_type", b"token_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__email: _TypeAlias = _typing.Literal["email"]  # noqa: Y015
+    _WhichOneofArgType__email: _TypeAlias = _typing.Literal["_email", b"_email"]  # noqa: Y015
+    _WhichOneofReturnType__exp: _TypeAlias = _typing.Literal["exp"]  # noqa: Y015
+    _WhichOneofArgType__exp: _TypeAlias = _typing.Literal["_exp", b"_exp"]  # noqa: Y015
+    _WhichOneofReturnType__role: _TypeAlias = _typing.Literal["role"]  # noqa: Y015
+    _WhichOneofArgType__role: _TypeAlias = _typing.Literal["_role", b"_role"]  # noqa: Y015
+    _WhichOneofReturnType__sid: _TypeAlias = _typing.Literal["sid"]  # noqa: Y015
+    _WhichOneofArgType__sid: _TypeAlias = _typing.Literal["_sid", b"_sid"]  # noqa: Y015
+    _WhichOneofReturnType__sub: _TypeAlias = _typing.Literal["sub"]  # noqa: Y015
+    _WhichOneofArgType__sub: _TypeAlias = _typing.Literal["_sub", b"_sub"]  # noqa: Y015
+    _WhichOneofReturnType__token_type: _TypeAlias = _typing.Literal["token_type"]  # noqa: Y015
+    _WhichOneofArgType__token_type: _TypeAlias = _typing.Literal["_token_type", b"_token_type"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__email) -> _WhichOneofReturnType__email | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exp) -> _WhichOneofReturnType__exp | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__role) -> _WhichOneofReturnType__role | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__sid) -> _WhichOneofReturnType__sid | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__sub) -> _WhichOneofReturnType__sub | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__token_type) -> _WhichOneofReturnType__token_type | None: ...
+
+Global___IntrospectResponse: _TypeAlias = IntrospectResponse  # noqa: Y015
+
+@_typing.final
+class GetJwksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJwksRequest: _TypeAlias = GetJwksRequest  # noqa: Y015
+
+@_typing.final
+class JsonWebKey(_message.Message):
+    """RFC 7517 section 4, public members only. Every member is `optional` so that an unset one is absent
+    from JSON rather than an empty string.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KTY_FIELD_NUMBER: _builtins.int
+    CRV_FIELD_NUMBER: _builtins.int
+    X_FIELD_NUMBER: _builtins.int
+    KID_FIELD_NUMBER: _builtins.int
+    ALG_FIELD_NUMBER: _builtins.int
+    USE_FIELD_NUMBER: _builtins.int
+    kty: _builtins.str
+    """"OKP" for Ed25519 (RFC 8037)."""
+    crv: _builtins.str
+    x: _builtins.str
+    """The public key, base64url without padding."""
+    kid: _builtins.str
+    """The RFC 7638 thumbprint, as in the `kid` header of every token the key signs."""
+    alg: _builtins.str
+    use: _builtins.str
+    """Always "sig"."""
+    def __init__(
+        self,
+        *,
+        kty: _builtins.str | None = ...,
+        crv: _builtins.str | None = ...,
+        x: _builtins.str | None = ...,
+        kid: _builtins.str | None = ...,
+        alg: _builtins.str | None = ...,
+        use: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_alg", b"_alg", "_crv", b"_crv", "_kid", b"_kid", "_kty", b"_kty", "_use", b"_use", "_x", b"_x", "alg", b"alg", "crv", b"crv", "kid", b"kid", "kty", b"kty", "use", b"use", "x", b"x"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_alg", b"_alg", "_crv", b"_crv", "_kid", b"_kid", "_kty", b"_kty", "_use", b"_use", "_x", b"_x", "alg", b"alg", "crv", b"crv", "kid", b"kid", "kty", b"kty", "use", b"use", "x", b"x"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__alg: _TypeAlias = _typing.Literal["alg"]  # noqa: Y015
+    _WhichOneofArgType__alg: _TypeAlias = _typing.Literal["_alg", b"_alg"]  # noqa: Y015
+    _WhichOneofReturnType__crv: _TypeAlias = _typing.Literal["crv"]  # noqa: Y015
+    _WhichOneofArgType__crv: _TypeAlias = _typing.Literal["_crv", b"_crv"]  # noqa: Y015
+    _WhichOneofReturnType__kid: _TypeAlias = _typing.Literal["kid"]  # noqa: Y015
+    _WhichOneofArgType__kid: _TypeAlias = _typing.Literal["_kid", b"_kid"]  # noqa: Y015
+    _WhichOneofReturnType__kty: _TypeAlias = _typing.Literal["kty"]  # noqa: Y015
+    _WhichOneofArgType__kty: _TypeAlias = _typing.Literal["_kty", b"_kty"]  # noqa: Y015
+    _WhichOneofReturnType__use: _TypeAlias = _typing.Literal["use"]  # noqa: Y015
+    _WhichOneofArgType__use: _TypeAlias = _typing.Literal["_use", b"_use"]  # noqa: Y015
+    _WhichOneofReturnType__x: _TypeAlias = _typing.Literal["x"]  # noqa: Y015
+    _WhichOneofArgType__x: _TypeAlias = _typing.Literal["_x", b"_x"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__alg) -> _WhichOneofReturnType__alg | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__crv) -> _WhichOneofReturnType__crv | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__kid) -> _WhichOneofReturnType__kid | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__kty) -> _WhichOneofReturnType__kty | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__use) -> _WhichOneofReturnType__use | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__x) -> _WhichOneofReturnType__x | None: ...
+
+Global___JsonWebKey: _TypeAlias = JsonWebKey  # noqa: Y015
+
+@_typing.final
+class JsonWebKeySet(_message.Message):
+    """RFC 7517 section 5."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___JsonWebKey]: ...
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___JsonWebKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JsonWebKeySet: _TypeAlias = JsonWebKeySet  # noqa: Y015

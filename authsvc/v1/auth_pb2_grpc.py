@@ -61,6 +61,26 @@ class AuthServiceStub:
                 request_serializer=authsvc_dot_v1_dot_auth__pb2.LogoutAllRequest.SerializeToString,
                 response_deserializer=authsvc_dot_v1_dot_auth__pb2.LogoutAllResponse.FromString,
                 _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/authsvc.v1.AuthService/ListSessions',
+                request_serializer=authsvc_dot_v1_dot_auth__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/authsvc.v1.AuthService/RevokeSession',
+                request_serializer=authsvc_dot_v1_dot_auth__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
+        self.Introspect = channel.unary_unary(
+                '/authsvc.v1.AuthService/Introspect',
+                request_serializer=authsvc_dot_v1_dot_auth__pb2.IntrospectRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__pb2.IntrospectResponse.FromString,
+                _registered_method=True)
+        self.GetJwks = channel.unary_unary(
+                '/authsvc.v1.AuthService/GetJwks',
+                request_serializer=authsvc_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__pb2.JsonWebKeySet.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -103,6 +123,41 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSessions(self, request, context):
+        """The caller's live sessions (not revoked, not expired), newest first; `current` marks the one whose
+        access token made this call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Revokes one of the caller's own live sessions (reason `revoked_by_user`). Another user's session,
+        a missing one and an already revoked or expired one are all NOT_FOUND (reason SESSION_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Introspect(self, request, context):
+        """Token introspection for internal services, with RFC 7662 semantics: `active` is true only for an
+        access token whose signature, type and expiry hold and whose session is live at this moment.
+        Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
+        caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
+        internal gRPC port only. Deliberately not routed by the REST gateway.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJwks(self, request, context):
+        """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
+        signing key and older keys whose tokens may still be live. Never a private member.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +185,26 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.LogoutAll,
                     request_deserializer=authsvc_dot_v1_dot_auth__pb2.LogoutAllRequest.FromString,
                     response_serializer=authsvc_dot_v1_dot_auth__pb2.LogoutAllResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.ListSessionsRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__pb2.RevokeSessionResponse.SerializeToString,
+            ),
+            'Introspect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Introspect,
+                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.IntrospectRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__pb2.IntrospectResponse.SerializeToString,
+            ),
+            'GetJwks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJwks,
+                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.GetJwksRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__pb2.JsonWebKeySet.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +344,114 @@ class AuthService:
             '/authsvc.v1.AuthService/LogoutAll',
             authsvc_dot_v1_dot_auth__pb2.LogoutAllRequest.SerializeToString,
             authsvc_dot_v1_dot_auth__pb2.LogoutAllResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ListSessions',
+            authsvc_dot_v1_dot_auth__pb2.ListSessionsRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/RevokeSession',
+            authsvc_dot_v1_dot_auth__pb2.RevokeSessionRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__pb2.RevokeSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Introspect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/Introspect',
+            authsvc_dot_v1_dot_auth__pb2.IntrospectRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__pb2.IntrospectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJwks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/GetJwks',
+            authsvc_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__pb2.JsonWebKeySet.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,25 @@ class AuthServiceStub:
     """Revokes the session of the presented refresh token."""
     LogoutAll: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LogoutAllRequest, _auth_pb2.LogoutAllResponse]
     """Revokes every live session of the caller, who is named by `authorization: Bearer <access token>`."""
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListSessionsRequest, _auth_pb2.ListSessionsResponse]
+    """The caller's live sessions (not revoked, not expired), newest first; `current` marks the one whose
+    access token made this call.
+    """
+    RevokeSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeSessionRequest, _auth_pb2.RevokeSessionResponse]
+    """Revokes one of the caller's own live sessions (reason `revoked_by_user`). Another user's session,
+    a missing one and an already revoked or expired one are all NOT_FOUND (reason SESSION_NOT_FOUND).
+    """
+    Introspect: _grpc.UnaryUnaryMultiCallable[_auth_pb2.IntrospectRequest, _auth_pb2.IntrospectResponse]
+    """Token introspection for internal services, with RFC 7662 semantics: `active` is true only for an
+    access token whose signature, type and expiry hold and whose session is live at this moment.
+    Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
+    caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
+    internal gRPC port only. Deliberately not routed by the REST gateway.
+    """
+    GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.JsonWebKeySet]
+    """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
+    signing key and older keys whose tokens may still be live. Never a private member.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -63,6 +82,25 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Revokes the session of the presented refresh token."""
     LogoutAll: _aio.UnaryUnaryMultiCallable[_auth_pb2.LogoutAllRequest, _auth_pb2.LogoutAllResponse]  # type: ignore[assignment]
     """Revokes every live session of the caller, who is named by `authorization: Bearer <access token>`."""
+    ListSessions: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListSessionsRequest, _auth_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """The caller's live sessions (not revoked, not expired), newest first; `current` marks the one whose
+    access token made this call.
+    """
+    RevokeSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeSessionRequest, _auth_pb2.RevokeSessionResponse]  # type: ignore[assignment]
+    """Revokes one of the caller's own live sessions (reason `revoked_by_user`). Another user's session,
+    a missing one and an already revoked or expired one are all NOT_FOUND (reason SESSION_NOT_FOUND).
+    """
+    Introspect: _aio.UnaryUnaryMultiCallable[_auth_pb2.IntrospectRequest, _auth_pb2.IntrospectResponse]  # type: ignore[assignment]
+    """Token introspection for internal services, with RFC 7662 semantics: `active` is true only for an
+    access token whose signature, type and expiry hold and whose session is live at this moment.
+    Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
+    caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
+    internal gRPC port only. Deliberately not routed by the REST gateway.
+    """
+    GetJwks: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.JsonWebKeySet]  # type: ignore[assignment]
+    """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
+    signing key and older keys whose tokens may still be live. Never a private member.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
@@ -108,5 +146,48 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.LogoutAllResponse, _abc.Awaitable[_auth_pb2.LogoutAllResponse]]:
         """Revokes every live session of the caller, who is named by `authorization: Bearer <access token>`."""
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _auth_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListSessionsResponse, _abc.Awaitable[_auth_pb2.ListSessionsResponse]]:
+        """The caller's live sessions (not revoked, not expired), newest first; `current` marks the one whose
+        access token made this call.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeSession(
+        self,
+        request: _auth_pb2.RevokeSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.RevokeSessionResponse, _abc.Awaitable[_auth_pb2.RevokeSessionResponse]]:
+        """Revokes one of the caller's own live sessions (reason `revoked_by_user`). Another user's session,
+        a missing one and an already revoked or expired one are all NOT_FOUND (reason SESSION_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def Introspect(
+        self,
+        request: _auth_pb2.IntrospectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.IntrospectResponse, _abc.Awaitable[_auth_pb2.IntrospectResponse]]:
+        """Token introspection for internal services, with RFC 7662 semantics: `active` is true only for an
+        access token whose signature, type and expiry hold and whose session is live at this moment.
+        Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
+        caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
+        internal gRPC port only. Deliberately not routed by the REST gateway.
+        """
+
+    @_abc_1.abstractmethod
+    def GetJwks(
+        self,
+        request: _auth_pb2.GetJwksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.JsonWebKeySet, _abc.Awaitable[_auth_pb2.JsonWebKeySet]]:
+        """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
+        signing key and older keys whose tokens may still be live. Never a private member.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -38,7 +38,17 @@ async def test_reflection_describes_the_auth_service_without_proto_files(auth_se
     ]
     auth = next(f for f in files if f.name == "authsvc/v1/auth.proto")
     methods = {method.name for method in auth.service[0].method}
-    assert methods == {"Register", "Login", "Refresh", "Logout", "LogoutAll"}
+    assert methods == {
+        "Register",
+        "Login",
+        "Refresh",
+        "Logout",
+        "LogoutAll",
+        "ListSessions",
+        "RevokeSession",
+        "Introspect",
+        "GetJwks",
+    }
 
 
 async def test_health_is_serving_once_started(auth_server):

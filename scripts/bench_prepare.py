@@ -1,0 +1,144 @@
+"""Preparation for `make bench`: users and sessions written through the store directly.
+
+Logging in thousands of sessions at bcrypt cost 12 would take minutes, so sessions are created with the
+same store and token code the server uses, before the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+from sqlalchemy import Engine, event
+
+from authsvc.domain.keys import load_or_create_keys
+from authsvc.domain.tokens import TokenCodec, token_hash
+from authsvc.store import NewSession, User
+from authsvc.store.migrate import migrate
+from authsvc.store.sql import SqlStore, open_store
+
+PASSWORD = "bench password 1"
+ISSUER = AUDIENCE = "authsvc"
+
+
+@dataclass
+class Plan:
+    seconds: float
+    login_seconds: float
+    concurrency: int
+    login_concurrency: int
+    logout_sessions: int
+    logout_all_sizes: tuple[int, ...]
+    users: int
+
+
+FULL = Plan(5.0, 10.0, 32, 16, 25_000, (1, 100, 1_000, 10_000), 16)
+QUICK = Plan(0.5, 1.0, 8, 4, 300, (1, 10), 2)
+
+
+class Prepared:
+    def __init__(self) -> None:
+        self.credentials: list[tuple[str, str]] = []
+        self.pools: dict[str, list[str]] = {}
+        self.logout_all: dict[int, str] = {}
+        self.statements: dict[int, int] = {}
+
+
+async def _sessions(store: SqlStore, codec: TokenCodec, user_id: str, count: int) -> list[tuple[str, str]]:
+    now = datetime.now(UTC)
+    expires = now + timedelta(days=30)
+    pairs = []
+    for _ in range(count):
+        sid = str(uuid.uuid4())
+        token = codec.mint_refresh(
+            user_id=user_id, session_id=sid, generation=0, issued_at=now, expires_at=expires
+        )
+        pairs.append((sid, token))
+    await asyncio.gather(
+        *(
+            store.create_session(NewSession(sid, user_id, token_hash(t), now, expires, "bench", "127.0.0.1"))
+            for sid, t in pairs
+        )
+    )
+    return pairs
+
+
+async def _user(store: SqlStore, password_hash: str) -> User:
+    user = User(
+        str(uuid.uuid4()),
+        f"bench-{uuid.uuid4().hex[:12]}@example.com",
+        password_hash,
+        "user",
+        datetime.now(UTC),
+    )
+    await store.create_user(user)
+    return user
+
+
+async def prepare(database_url: str, keys_dir: Path, plan: Plan, rounds: int) -> Prepared:
+    await migrate(database_url)
+    codec = TokenCodec(load_or_create_keys(keys_dir, datetime.now(UTC)), ISSUER, AUDIENCE)
+    password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds)).decode()
+    prepared = Prepared()
+    store = await open_store(database_url)
+    try:
+        for _ in range(plan.users):
+            prepared.credentials.append(((await _user(store, password_hash)).email, PASSWORD))
+        worker = await _user(store, password_hash)
+        for pool, count in {
+            "refresh": plan.concurrency,
+            "refresh_1": 1,
+            "logout": plan.logout_sessions,
+            "mixed": plan.concurrency + plan.logout_sessions // 20,
+            "under_load": 4,
+            "rest_refresh": plan.concurrency,
+            "rest_refresh_1": 1,
+            "rest_logout": plan.logout_sessions,
+        }.items():
+            prepared.pools[pool] = [token for _, token in await _sessions(store, codec, worker.id, count)]
+        now = datetime.now(UTC)
+        for size in plan.logout_all_sizes:
+            owner = await _user(store, password_hash)
+            sid, _ = (await _sessions(store, codec, owner.id, size))[0]
+            prepared.logout_all[size] = codec.mint_access(
+                user_id=owner.id,
+                session_id=sid,
+                email=owner.email,
+                role="user",
+                now=now,
+                ttl=timedelta(hours=1),
+            )
+        prepared.statements = await _count_logout_all_statements(store, codec, password_hash, plan)
+    finally:
+        await store.close()
+    return prepared
+
+
+async def _count_logout_all_statements(
+    store: SqlStore, codec: TokenCodec, password_hash: str, plan: Plan
+) -> dict[int, int]:
+    """Statements the store runs to revoke all of one user's sessions, by number of sessions."""
+    counts: dict[int, int] = {}
+    seen: list[str] = []
+
+    def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in ("SELECT", "UPDATE", "INSERT", "DELETE"):
+            seen.append(statement)
+
+    for size in (plan.logout_all_sizes[0], plan.logout_all_sizes[-1]):
+        owner = await _user(store, password_hash)
+        await _sessions(store, codec, owner.id, size)
+        seen.clear()
+        event.listen(Engine, "before_cursor_execute", _count)
+        try:
+            revoked = await store.revoke_all_sessions(owner.id, "bench", datetime.now(UTC))
+        finally:
+            event.remove(Engine, "before_cursor_execute", _count)
+        assert revoked == size, (revoked, size)
+        counts[size] = len(seen)
+    return counts
