@@ -194,11 +194,12 @@ async def test_an_attacked_refresh_token_is_refused(auth_server, genuine, forger
     await auth_server.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=genuine.refresh_token))
 
 
-def delete_user_row(database: Path, user_id: str) -> None:
-    """What an operator does by hand; the schema's foreign key cascades to the user's sessions."""
+def delete_user_row(database: Path, user_id: str, foreign_keys: bool) -> None:
+    """What an operator does by hand. With foreign keys on, the schema cascades to the user's sessions;
+    off (the sqlite3 shell's default), the sessions stay behind without an owner."""
     connection = sqlite3.connect(database)
     try:
-        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         with connection:
             deleted = connection.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount
         assert deleted == 1
@@ -206,10 +207,11 @@ def delete_user_row(database: Path, user_id: str) -> None:
         connection.close()
 
 
-async def test_the_tokens_of_a_deleted_user_are_refused(auth_server, register, login):
+@pytest.mark.parametrize("foreign_keys", [True, False], ids=["sessions cascaded", "sessions orphaned"])
+async def test_the_tokens_of_a_deleted_user_are_refused(auth_server, register, login, foreign_keys):
     user = await register()
     pair = await login()
-    delete_user_row(auth_server.settings.data_dir / "authsvc.db", user.user_id)
+    delete_user_row(auth_server.settings.data_dir / "authsvc.db", user.user_id, foreign_keys)
     call = auth_server.stub.LogoutAll(auth_pb2.LogoutAllRequest(), metadata=bearer(pair.access_token))
     await expect_error(call, *INVALID)
     call = auth_server.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=pair.refresh_token))
