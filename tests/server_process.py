@@ -55,7 +55,7 @@ def start_server_process(data_dir: Path, log_path: Path, **settings: str) -> Ser
             [sys.executable, "-m", "authsvc.cli", "serve"], stdout=log, stderr=subprocess.STDOUT, env=env
         )
     server = ServerProcess(process, target, log_path)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     with grpc.insecure_channel(target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
