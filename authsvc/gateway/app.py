@@ -1,0 +1,133 @@
+"""The aiohttp application: one generic handler per route read from the contract, plus health and docs.
+
+Every answer, success or error, carries X-Request-Id; every error uses the one JSON error shape, including
+the router's own 404 and 405 and the body-size 413.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from authsvc.gateway import errors
+from authsvc.gateway.errors import GatewayError
+from authsvc.gateway.metadata import REQUEST_ID_HEADER, metadata_of, request_id_of
+from authsvc.gateway.openapi import build_document
+from authsvc.gateway.routes import Route, service_routes
+from authsvc.gateway.settings import GatewaySettings
+from authsvc.gateway.transcoding import message_to_json, request_from_http
+from authsvc.gateway.upstream import Upstream
+
+MAX_BODY_BYTES = 64 * 1024
+OPENAPI_PATH = "/api/v1/openapi.json"
+HEALTH_PATH = "/healthz"
+
+UPSTREAM_KEY = web.AppKey("upstream", Upstream)
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+
+log = logging.getLogger("authsvc.gateway")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) -> web.Application:
+    """The gateway application; its gRPC channel opens on start-up and closes on clean-up."""
+    routes = service_routes() if routes is None else tuple(routes)
+    # aiohttp refuses bodies of client_max_size bytes or more; the limit itself is still allowed.
+    app = web.Application(middlewares=[_error_middleware], client_max_size=MAX_BODY_BYTES + 1)
+    document = build_document(routes)
+
+    async def upstream_context(app: web.Application) -> Any:
+        upstream = Upstream(settings.grpc_target, routes, settings.deadline_seconds)
+        app[UPSTREAM_KEY] = upstream
+        yield
+        await upstream.close()
+
+    app.cleanup_ctx.append(upstream_context)
+    for route in routes:
+        app.router.add_route(route.http_method, route.router_path, _rpc_handler(route))
+    app.router.add_get(HEALTH_PATH, _health)
+    app.router.add_get(OPENAPI_PATH, _json_handler(document))
+    return app
+
+
+def _rpc_handler(route: Route) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if route.requires_bearer and "Authorization" not in request.headers:
+            raise errors.not_authenticated()
+        body = await _read_body(request) if route.body else b""
+        message = request_from_http(route, body, request.match_info, list(request.query.items()))
+        metadata = metadata_of(request, request[REQUEST_ID_KEY])
+        response = await request.app[UPSTREAM_KEY].call(route, message, metadata)
+        payload: Any = message_to_json(response)
+        if route.response_body:
+            payload = payload.get(route.response_body)
+        return _json(payload, route.success_status)
+
+    handle.__name__ = f"rest_{route.rpc_name}"
+    return handle
+
+
+async def _read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise errors.body_too_large(MAX_BODY_BYTES)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise errors.body_too_large(MAX_BODY_BYTES) from exc
+
+
+async def _health(request: web.Request) -> web.StreamResponse:
+    metadata = [("x-request-id", request[REQUEST_ID_KEY])]
+    if await request.app[UPSTREAM_KEY].is_serving(metadata):
+        return _json({"status": "SERVING"}, 200)
+    raise GatewayError(503, "UNAVAILABLE", "The gRPC server is not serving", "NOT_SERVING")
+
+
+def _json_handler(payload: Any) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return _json(payload, 200)
+
+    return handle
+
+
+def _json(payload: Any, status: int) -> web.Response:
+    return web.Response(status=status, text=json.dumps(payload), content_type="application/json")
+
+
+@web.middleware
+async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request_id_of(request)
+    request[REQUEST_ID_KEY] = request_id
+    try:
+        response = await handler(request)
+    except GatewayError as exc:
+        response = exc.to_response()
+    except web.HTTPException as exc:
+        response = _from_http_exception(exc).to_response()
+    except Exception:
+        log.exception("unexpected error", extra=_log_fields(request, request_id))
+        response = errors.internal_error().to_response()
+    if response.status >= 500:
+        log.warning("answered %d", response.status, extra=_log_fields(request, request_id))
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def _log_fields(request: web.Request, request_id: str) -> dict[str, str]:
+    return {"request_id": request_id, "method": request.method, "path": request.path}
+
+
+def _from_http_exception(exc: web.HTTPException) -> GatewayError:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return errors.method_not_allowed(set(exc.allowed_methods))
+    if isinstance(exc, web.HTTPNotFound):
+        return errors.route_not_found()
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return errors.body_too_large(MAX_BODY_BYTES)
+    code = "INVALID_ARGUMENT" if 400 <= exc.status < 500 else "INTERNAL"
+    return GatewayError(exc.status, code, exc.reason, exc.reason.upper().replace(" ", "_"))

@@ -1,0 +1,171 @@
+"""gRPC status -> HTTP answer: the one code table, and the one error body `{"detail", "code", "reason"}`.
+
+The table is grpc-gateway's (`runtime/errors.go`, HTTPStatusFromCode). The reason is the stable word of the
+status's `google.rpc.ErrorInfo` detail; throttling adds a `google.rpc.RetryInfo` whose delay becomes
+`Retry-After` (RFC 9110, section 10.2.3), and every 401 names its scheme in `WWW-Authenticate` (RFC 6750).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import cast
+
+import grpc
+from aiohttp import web
+from google.rpc import error_details_pb2, status_pb2
+
+ERROR_DOMAIN = "authsvc"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+DEFAULT_RETRY_AFTER_SECONDS = 1
+
+HTTP_STATUS_BY_CODE: Mapping[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+
+# Statuses that did not come from authsvc's own error table (no ErrorInfo of its domain) may carry the
+# channel's internals (addresses, resolver errors): those get a fixed message and reason instead.
+_GENERIC_BY_CODE: Mapping[grpc.StatusCode, tuple[str, str]] = {
+    grpc.StatusCode.UNAVAILABLE: ("The authentication service is unavailable", "SERVICE_UNAVAILABLE"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: ("The authentication service did not answer in time", "TIMEOUT"),
+    grpc.StatusCode.UNKNOWN: ("Internal error", "INTERNAL"),
+    grpc.StatusCode.INTERNAL: ("Internal error", "INTERNAL"),
+    grpc.StatusCode.DATA_LOSS: ("Internal error", "INTERNAL"),
+    grpc.StatusCode.CANCELLED: ("The call was cancelled", "CANCELLED"),
+}
+
+
+def http_status(code: grpc.StatusCode) -> int:
+    """The HTTP status for a gRPC code; 500 for anything the table does not know."""
+    return HTTP_STATUS_BY_CODE.get(code, 500)
+
+
+# Not frozen: the interpreter sets __traceback__ and __context__ on exceptions it raises.
+@dataclass(eq=False)
+class GatewayError(Exception):
+    """An answer in the error shape; raised inside handlers, turned into a response by the app."""
+
+    status: int
+    code: str
+    detail: str
+    reason: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, str]:
+        return {"detail": self.detail, "code": self.code, "reason": self.reason}
+
+    def to_response(self) -> web.Response:
+        return web.Response(
+            status=self.status,
+            text=json.dumps(self.body()),
+            content_type="application/json",
+            headers=dict(self.headers),
+        )
+
+
+def error_from_status(
+    code: grpc.StatusCode,
+    message: str,
+    details: bytes | None,
+) -> GatewayError:
+    """Build the HTTP error for a gRPC status with its optional `grpc-status-details-bin` payload."""
+    error_info, retry_delay = _decode_details(details)
+    if error_info is not None and error_info.domain == ERROR_DOMAIN:
+        detail, reason = message, error_info.reason
+    elif code in _GENERIC_BY_CODE:
+        detail, reason = _GENERIC_BY_CODE[code]
+    else:
+        detail, reason = message or code.name.replace("_", " ").capitalize(), code.name
+    status = http_status(code)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status == 429:
+        seconds = DEFAULT_RETRY_AFTER_SECONDS if retry_delay is None else max(0, math.ceil(retry_delay))
+        headers["Retry-After"] = str(seconds)
+    return GatewayError(status=status, code=code.name, detail=detail, reason=reason, headers=headers)
+
+
+def error_from_rpc(exc: grpc.aio.AioRpcError) -> GatewayError:
+    """The HTTP error for a failed call, reading ErrorInfo and RetryInfo from its trailing metadata."""
+    # grpc.aio hands back (key, value) pairs; grpc-stubs types them as the sync API's _Metadatum.
+    trailing = cast(Iterable[tuple[str, str | bytes]], exc.trailing_metadata() or ())
+    details: bytes | None = None
+    for key, value in trailing:
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            details = value
+    return error_from_status(exc.code(), exc.details() or "", details)
+
+
+def _decode_details(
+    payload: bytes | None,
+) -> tuple[error_details_pb2.ErrorInfo | None, float | None]:
+    if not payload:
+        return None, None
+    status = status_pb2.Status()
+    try:
+        status.ParseFromString(payload)
+    except Exception:  # a malformed payload means "no details", never a 500
+        return None, None
+    error_info: error_details_pb2.ErrorInfo | None = None
+    retry_delay: float | None = None
+    for detail in status.details:
+        # Any.Unpack answers False, leaving the target alone, when the detail is of another type.
+        candidate_info = error_details_pb2.ErrorInfo()
+        retry_info = error_details_pb2.RetryInfo()
+        if error_info is None and detail.Unpack(candidate_info):
+            error_info = candidate_info
+        elif retry_delay is None and detail.Unpack(retry_info):
+            retry_delay = retry_info.retry_delay.seconds + retry_info.retry_delay.nanos / 1e9
+    return error_info, retry_delay
+
+
+# Errors the gateway answers on its own, before or instead of a call.
+def not_authenticated() -> GatewayError:
+    """An RPC marked `requires_bearer` got no Authorization header at all (SPEC.md: 403)."""
+    return GatewayError(403, "UNAUTHENTICATED", "Not authenticated", "NOT_AUTHENTICATED")
+
+
+def bad_request(detail: str, reason: str = "MALFORMED_REQUEST") -> GatewayError:
+    return GatewayError(400, "INVALID_ARGUMENT", detail, reason)
+
+
+def body_too_large(limit: int) -> GatewayError:
+    return GatewayError(413, "RESOURCE_EXHAUSTED", f"Request body exceeds {limit} bytes", "BODY_TOO_LARGE")
+
+
+def route_not_found() -> GatewayError:
+    return GatewayError(404, "NOT_FOUND", "Not found", "ROUTE_NOT_FOUND")
+
+
+def method_not_allowed(allowed: set[str] | frozenset[str]) -> GatewayError:
+    # RFC 9110, section 15.5.6: a 405 lists the methods the resource does support.
+    return GatewayError(
+        405,
+        "UNIMPLEMENTED",
+        "Method not allowed",
+        "METHOD_NOT_ALLOWED",
+        headers={"Allow": ", ".join(sorted(allowed))},
+    )
+
+
+def internal_error() -> GatewayError:
+    return GatewayError(500, "INTERNAL", "Internal error", "INTERNAL")

@@ -1,0 +1,64 @@
+"""The gateway's settings: one frozen object built from the environment at start-up."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
+DEFAULT_GRPC_TARGET = "127.0.0.1:50051"
+DEFAULT_DEADLINE_SECONDS = 10.0
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the gateway cannot use."""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Where the gateway listens, which gRPC server it calls, and how long one call may take."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_target: str = DEFAULT_GRPC_TARGET
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
+        """Read AUTHSVC_HTTP_LISTEN, AUTHSVC_GRPC_TARGET and AUTHSVC_GATEWAY_DEADLINE_SECONDS.
+
+        Raises SettingsError when a value is present but unusable; absent or empty values take the defaults.
+        """
+        host, port = _parse_listen(environ.get("AUTHSVC_HTTP_LISTEN") or DEFAULT_HTTP_LISTEN)
+        target = (environ.get("AUTHSVC_GRPC_TARGET") or DEFAULT_GRPC_TARGET).strip()
+        deadline = _parse_deadline(environ.get("AUTHSVC_GATEWAY_DEADLINE_SECONDS"))
+        return cls(http_host=host, http_port=port, grpc_target=target, deadline_seconds=deadline)
+
+    def describe(self) -> str:
+        """One line for the start-up log; the gateway holds no secrets, so nothing is masked."""
+        return (
+            f"AUTHSVC_HTTP_LISTEN={self.http_host}:{self.http_port} "
+            f"AUTHSVC_GRPC_TARGET={self.grpc_target} "
+            f"AUTHSVC_GATEWAY_DEADLINE_SECONDS={self.deadline_seconds:g}"
+        )
+
+
+def _parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port_text = value.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise SettingsError(f"AUTHSVC_HTTP_LISTEN must be HOST:PORT, got {value!r}")
+    # "[::1]:8080" names an IPv6 host; aiohttp wants it without the brackets.
+    return host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104 (":8080" means every interface)
+
+
+def _parse_deadline(value: str | None) -> float:
+    if value is None or not value.strip():
+        return DEFAULT_DEADLINE_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError as exc:
+        raise SettingsError(f"AUTHSVC_GATEWAY_DEADLINE_SECONDS must be a number, got {value!r}") from exc
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise SettingsError(f"AUTHSVC_GATEWAY_DEADLINE_SECONDS must be positive, got {value!r}")
+    return seconds

@@ -1,0 +1,83 @@
+"""The gateway's one shared grpc.aio channel to the server, and the calls made over it.
+
+Calls never wait for the channel to be ready (`wait_for_ready=False`): with the server down they fail at
+once with UNAVAILABLE, and the short reconnect backoff lets the channel find the server again within about
+a second of its return, without restarting the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2
+
+from authsvc.gateway.errors import error_from_rpc
+from authsvc.gateway.routes import Route
+
+HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+# Health probes (load balancers, orchestrators) wait a few seconds at most: answer within that.
+HEALTH_DEADLINE_SECONDS = 2.0
+
+CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    # The gateway is a long-lived client: keep idle connections up and notice dead ones.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+)
+
+Metadata = Sequence[tuple[str, str]]
+
+
+class Upstream:
+    """Owns the channel and one multi-callable per route; `close()` must be awaited at shutdown."""
+
+    def __init__(self, target: str, routes: Sequence[Route], deadline_seconds: float) -> None:
+        self._channel = grpc.aio.insecure_channel(target, options=list(CHANNEL_OPTIONS))
+        self._deadline = deadline_seconds
+        self._callables: Mapping[str, grpc.aio.UnaryUnaryMultiCallable[Message, Message]] = {
+            route.grpc_method: self._channel.unary_unary(
+                route.grpc_method,
+                request_serializer=route.request_class.SerializeToString,
+                response_deserializer=route.response_class.FromString,
+            )
+            for route in routes
+        }
+        self._health_check = self._channel.unary_unary(
+            HEALTH_CHECK_METHOD,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+
+    async def call(self, route: Route, request: Message, metadata: Metadata) -> Message:
+        """Make the route's RPC within the deadline; raises GatewayError for any non-OK status."""
+        method = self._callables[route.grpc_method]
+        try:
+            response: Message = await method(
+                request,
+                timeout=self._deadline,
+                metadata=tuple(metadata),
+                wait_for_ready=False,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return response
+
+    async def is_serving(self, metadata: Metadata = ()) -> bool:
+        """True when the server's overall health (service "") is SERVING; False on any failure."""
+        try:
+            response: health_pb2.HealthCheckResponse = await self._health_check(
+                health_pb2.HealthCheckRequest(service=""),
+                timeout=min(self._deadline, HEALTH_DEADLINE_SECONDS),
+                metadata=tuple(metadata),
+                wait_for_ready=False,
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+    async def close(self) -> None:
+        await self._channel.close(grace=None)
