@@ -39,6 +39,11 @@ class Settings:
     db_timeout_seconds: float = 5.0
     migrate_on_start: bool = True
     shutdown_grace_seconds: float = 10.0
+    login_window_seconds: int = 300
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 50
+    redis_url: str = ""
+    redis_key_prefix: str = "authsvc:"
     # Bearer that Introspect callers must present; empty leaves Introspect open (internal port only).
     introspection_secret: str = ""
 
@@ -56,6 +61,9 @@ class Settings:
             "hash_threads",
             "db_pool_size",
             "db_timeout_seconds",
+            "login_window_seconds",
+            "login_max_failures_per_account",
+            "login_max_failures_per_address",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
@@ -88,6 +96,11 @@ class Settings:
             "AUTHSVC_DB_TIMEOUT_SECONDS": ("db_timeout_seconds", float),
             "AUTHSVC_MIGRATE_ON_START": ("migrate_on_start", _parse_bool),
             "AUTHSVC_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", float),
+            "AUTHSVC_LOGIN_WINDOW_SECONDS": ("login_window_seconds", int),
+            "AUTHSVC_LOGIN_MAX_FAILURES_PER_ACCOUNT": ("login_max_failures_per_account", int),
+            "AUTHSVC_LOGIN_MAX_FAILURES_PER_ADDRESS": ("login_max_failures_per_address", int),
+            "AUTHSVC_REDIS_URL": ("redis_url", str),
+            "AUTHSVC_REDIS_KEY_PREFIX": ("redis_key_prefix", str),
             "AUTHSVC_INTROSPECTION_SECRET": ("introspection_secret", str),
         }
         for variable, (name, convert) in converters.items():
@@ -105,7 +118,7 @@ class Settings:
         shown: dict[str, str] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "database_url":
+            if f.name in ("database_url", "redis_url"):
                 value = mask_url_password(str(value))
             elif any(word in f.name for word in _SECRET_NAMES):
                 value = "***" if value else ""

@@ -15,6 +15,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from authsvc.store.migrate import migrate
+from authsvc.store.schema import metadata
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
@@ -84,7 +85,9 @@ async def empty_database(database: PostgresDatabase) -> None:
     """Delete every row, keeping the schema (and Alembic's revision)."""
     connection = await asyncpg.connect(database.dsn, timeout=3)
     try:
-        await connection.execute("TRUNCATE sessions, users")
+        # Every table the schema has, so a new table can never leak rows from one test into the next.
+        tables = ", ".join(table.name for table in metadata.sorted_tables)
+        await connection.execute(f"TRUNCATE {tables}")
     finally:
         await connection.close()
 

@@ -29,6 +29,7 @@ from authsvc.domain.live_sessions import load_live_session
 from authsvc.domain.outage import reports_store_outage
 from authsvc.domain.passwords import PasswordHasher, check_new_password
 from authsvc.domain.sessions import Caller
+from authsvc.domain.throttling import LoginThrottle
 from authsvc.domain.tokens import RefreshClaims, TokenCodec, token_hash
 from authsvc.store import (
     AlreadyExists,
@@ -84,13 +85,21 @@ class _Owner:
 
 class AuthService:
     def __init__(
-        self, store: Store, hasher: PasswordHasher, tokens: TokenCodec, policy: TokenPolicy, clock: Clock
+        self,
+        store: Store,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        policy: TokenPolicy,
+        clock: Clock,
+        *,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._tokens = tokens
         self._policy = policy
         self._clock = clock
+        self._throttle = throttle or LoginThrottle.off(clock)
 
     @reports_store_outage
     async def register(self, email: str, password: str, client: ClientInfo) -> Registered:
@@ -113,6 +122,8 @@ class AuthService:
         normalised = normalise_email(email)
         if not password:
             raise InvalidRequest("Password is required")
+        # Counted before any bcrypt work (raises Throttled); a failure below leaves the attempt counted.
+        await self._throttle.begin_attempt(normalised, client)
         try:
             user: User | None = await self._store.get_user_by_email(normalised)
         except NotFound:
@@ -121,6 +132,7 @@ class AuthService:
         if user is None or not matched:
             audit.record(audit.LOGIN_FAILED, client, level=logging.WARNING)
             raise InvalidCredentials()
+        await self._throttle.record_success(normalised, client)
         if self._hasher.needs_rehash(user.password_hash):
             new_hash = await self._hasher.hash(password.encode("utf-8"))
             await self._store.rotate_password_hash(user.id, user.password_hash, new_hash)

@@ -113,7 +113,8 @@ class SessionStore(Protocol):
         """Insert a session at generation 0. Raise NotFound when the user does not exist."""
 
     async def get_session(self, session_id: str) -> Session:
-        """Raise NotFound when there is no such session (revoked sessions are still returned)."""
+        """Raise NotFound when there is no such session, or its user no longer exists (revoked
+        sessions are still returned)."""
 
     async def list_sessions(self, user_id: str, now: datetime) -> list[Session]:
         """The user's live sessions (not revoked, not expired), newest first."""
@@ -121,17 +122,18 @@ class SessionStore(Protocol):
     async def rotate_session(self, rotation: Rotation) -> RotatedSession | None:
         """Spend the refresh token of `rotation.generation` in one compare-and-set UPDATE.
 
-        Succeeds only if the session is live and still at that generation with that token hash: the
-        generation goes up by one, the new hash becomes current and the spent one is kept as
-        `previous_token_hash`, and refreshed/last-used times become `now`. Of any number of concurrent
-        calls with the same arguments exactly one wins; the others get None and change nothing.
+        Succeeds only if the session is live, its user exists, and it is still at that generation with
+        that token hash: the generation goes up by one, the new hash becomes current and the spent one
+        is kept as `previous_token_hash`, and refreshed/last-used times become `now`. Of any number of
+        concurrent calls with the same arguments exactly one wins; the others get None and change nothing.
         """
 
     async def revoke_session(
         self, session_id: str, reason: str, now: datetime, *, token_hash: bytes | None = None
     ) -> bool:
         """Mark one live session revoked; return False when none matched (missing, already revoked,
-        expired, or, when `token_hash` is given, holding another current token). Rows are kept."""
+        expired, or, when `token_hash` is given, holding another current token or no longer having a
+        user). Rows are kept."""
 
     async def revoke_user_session(self, user_id: str, session_id: str, reason: str, now: datetime) -> bool:
         """Revoke one live session only if it belongs to `user_id`; False when none matched."""

@@ -87,3 +87,12 @@ Index(
 # Pruning walks sessions by expiry; the foreign key's cascade needs user_id indexed on every row.
 Index("ix_sessions_expires_at", sessions.c.expires_at)
 Index("ix_sessions_user_id", sessions.c.user_id)
+
+# Login throttling (throttle.py): one fixed-window counter per account or client address.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("subject", String(400), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("window_ends_at", UtcDateTime(), nullable=False),
+)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     delete,
+    exists,
     or_,
     select,
     text,
@@ -86,7 +87,10 @@ _ROTATE_PASSWORD_HASH = (
     .values(password_hash=bindparam("new_hash"))
 )
 _INSERT_SESSION = sessions.insert().returning(*_SESSION_COLUMNS)
-_SELECT_SESSION = select(sessions).where(sessions.c.id == bindparam("session_id"))
+# A session whose owner row is gone (deleted by hand with SQLite's foreign keys off, so nothing
+# cascaded) is treated as no session at all: it can neither be read nor rotated.
+_OWNER_EXISTS = exists().where(users.c.id == sessions.c.user_id)
+_SELECT_SESSION = select(sessions).where(sessions.c.id == bindparam("session_id"), _OWNER_EXISTS)
 _SELECT_LIVE_SESSIONS = (
     select(sessions)
     .where(sessions.c.user_id == bindparam("user_id"), _LIVE)
@@ -99,6 +103,7 @@ _ROTATE_SESSION = (
         sessions.c.generation == bindparam("generation"),
         sessions.c.token_hash == bindparam("spent_hash"),
         _LIVE,
+        _OWNER_EXISTS,
     )
     .values(
         generation=sessions.c.generation + 1,
@@ -123,7 +128,10 @@ _REVOKE_SESSION = (
 _REVOKE_SESSION_WITH_TOKEN = (
     update(sessions)
     .where(
-        sessions.c.id == bindparam("session_id"), sessions.c.token_hash == bindparam("current_hash"), _LIVE
+        sessions.c.id == bindparam("session_id"),
+        sessions.c.token_hash == bindparam("current_hash"),
+        _LIVE,
+        _OWNER_EXISTS,
     )
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
 )
@@ -268,6 +276,11 @@ class SqlStore:
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
+
+    @property
+    def runner(self) -> Runner:
+        """The runner, for operations on this database's other tables (throttle.py)."""
+        return self._runner
 
     async def create_user(self, user: User) -> None:
         await self._runner.run(partial(_create_user, user=user))

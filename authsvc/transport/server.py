@@ -21,13 +21,17 @@ from authsvc.domain.keys import load_or_create_keys
 from authsvc.domain.passwords import PasswordHasher
 from authsvc.domain.service import AuthService, TokenPolicy
 from authsvc.domain.sessions import SessionService
+from authsvc.domain.throttling import LoginThrottle, ThrottlePolicy
 from authsvc.domain.tokens import TokenCodec
 from authsvc.settings import Settings
 from authsvc.store import Store, StoreError
 from authsvc.store.migrate import is_migrated, migrate
-from authsvc.store.sql import open_store
+from authsvc.store.sql import SqlStore, open_store
+from authsvc.store.throttle import AttemptStore, SqlAttemptStore
+from authsvc.store.throttle_redis import RedisAttemptStore
+from authsvc.transport.decoding import add_servicer
 from authsvc.transport.servicer import AuthServicer
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from authsvc.v1 import auth_pb2
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,8 @@ def _new_health_servicer() -> HealthServicer:
     return servicer
 
 
-AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+AUTH_SERVICE_DESCRIPTOR = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
+AUTH_SERVICE = AUTH_SERVICE_DESCRIPTOR.full_name
 # Documented limits: requests are a few hundred bytes; anything near these is hostile.
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_METADATA_BYTES = 16 * 1024
@@ -63,6 +68,7 @@ class RunningServer:
     store: Store
     hasher: PasswordHasher
     health: HealthServicer
+    attempts: AttemptStore | None = None
     _monitor: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -82,7 +88,27 @@ class RunningServer:
                 await self._monitor
         await self.server.stop(grace)
         await self.store.close()
+        if self.attempts is not None:
+            await self.attempts.close()
         self.hasher.close()
+
+
+def _open_attempt_store(settings: Settings, store: SqlStore) -> AttemptStore:
+    """Login attempt counters: in Redis when AUTHSVC_REDIS_URL is set, else in the service's database."""
+    if settings.redis_url:
+        return RedisAttemptStore.from_url(
+            settings.redis_url, settings.redis_key_prefix, settings.db_timeout_seconds
+        )
+    return SqlAttemptStore(store.runner)
+
+
+def _login_throttle(settings: Settings, attempts: AttemptStore, clock: Clock) -> LoginThrottle:
+    policy = ThrottlePolicy(
+        window=timedelta(seconds=settings.login_window_seconds),
+        max_failures_per_account=settings.login_max_failures_per_account,
+        max_failures_per_address=settings.login_max_failures_per_address,
+    )
+    return LoginThrottle(attempts, policy, clock)
 
 
 async def _set_health(servicer: HealthServicer, status: int) -> None:
@@ -128,6 +154,7 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         settings.database_url, pool_size=settings.db_pool_size, timeout_seconds=settings.db_timeout_seconds
     )
     hasher = PasswordHasher(settings.bcrypt_rounds, settings.hash_threads)
+    attempts = _open_attempt_store(settings, store)
     try:
         await hasher.warm_up()
         policy = TokenPolicy(
@@ -136,7 +163,9 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
             refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
         )
         tokens = TokenCodec(keys, settings.issuer, settings.audience)
-        service = AuthService(store, hasher, tokens, policy, clock)
+        service = AuthService(
+            store, hasher, tokens, policy, clock, throttle=_login_throttle(settings, attempts, clock)
+        )
         sessions = SessionService(store, tokens, clock, settings.introspection_secret or None)
         server = grpc.aio.server(
             options=[
@@ -146,8 +175,8 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
             ],
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(
-            AuthServicer(service, sessions, settings.trusted_proxies), server
+        add_servicer(
+            AuthServicer(service, sessions, settings.trusted_proxies), AUTH_SERVICE_DESCRIPTOR, server
         )
         health_servicer = _new_health_servicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -169,10 +198,11 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         await server.start()
     except BaseException:
         await store.close()
+        await attempts.close()
         hasher.close()
         raise
     running = RunningServer(
-        server, port, settings.grpc_listen.rpartition(":")[0], store, hasher, health_servicer
+        server, port, settings.grpc_listen.rpartition(":")[0], store, hasher, health_servicer, attempts
     )
     # The first check runs before start_server returns, so a started server already reports its health.
     serving = await _check_store(store, health_servicer, None)

@@ -1,0 +1,144 @@
+"""The login attempt counters (authsvc/store/throttle.py), once for every backend: SQLite, PostgreSQL
+and Redis. PostgreSQL and Redis are skipped when unreachable, except under CI=true, where they must be
+there. Each test gets fresh counters: its own database, or its own Redis key prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+import pytest
+import redis.asyncio as redis
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from authsvc.store.migrate import migrate
+from authsvc.store.sql import open_store
+from authsvc.store.throttle import AttemptLimit, AttemptStore, SqlAttemptStore
+from authsvc.store.throttle_redis import RedisAttemptStore
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=5)
+PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def unreachable(what: str, error: Exception) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        raise AssertionError(f"{what} must be reachable under CI=true: {error}") from error
+    pytest.skip(f"{what} is not reachable: {error}")
+
+
+async def _postgres_counters() -> AsyncIterator[AttemptStore]:
+    name = f"authsvc_attempts_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except (OSError, sa_exc.DBAPIError) as error:
+        await admin.dispose()
+        unreachable("PostgreSQL at 127.0.0.1:5432", error)
+    try:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        await migrate(url)
+        store = await open_store(url, pool_size=20, timeout_seconds=10)
+        try:
+            yield SqlAttemptStore(store.runner)
+        finally:
+            await store.close()
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def _redis_counters() -> AsyncIterator[AttemptStore]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (OSError, redis.ConnectionError) as error:
+        await client.aclose()
+        unreachable("Redis at 127.0.0.1:6379", error)
+    prefix = f"authsvc-test:{uuid.uuid4().hex}:"
+    try:
+        yield RedisAttemptStore(client, prefix)
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+async def counters(request, tmp_path) -> AsyncIterator[AttemptStore]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'authsvc.db'}"
+        await migrate(url)
+        store = await open_store(url)
+        try:
+            yield SqlAttemptStore(store.runner)
+        finally:
+            await store.close()
+    elif request.param == "postgresql":
+        async for opened in _postgres_counters():
+            yield opened
+    else:
+        async for opened in _redis_counters():
+            yield opened
+
+
+def limits(account: int = 3, address: int = 10) -> list[AttemptLimit]:
+    return [AttemptLimit("account:ada", account), AttemptLimit("address:203.0.113.9", address)]
+
+
+async def take(counters: AttemptStore, times: int, now: datetime = T0, **limit: int) -> list[datetime | None]:
+    return [await counters.create_attempt(limits(**limit), now, WINDOW) for _ in range(times)]
+
+
+async def test_attempts_under_the_limit_are_taken_and_the_next_is_refused_until_the_window_ends(counters):
+    assert await take(counters, 3) == [None, None, None]
+    assert await take(counters, 1, T0 + timedelta(minutes=1)) == [T0 + WINDOW]
+
+
+async def test_a_refused_attempt_counts_nothing_and_the_window_does_not_move(counters):
+    await take(counters, 3)
+    for minute in range(1, 5):
+        assert await take(counters, 1, T0 + timedelta(minutes=minute)) == [T0 + WINDOW]
+    assert await take(counters, 1, T0 + WINDOW) == [None]
+
+
+async def test_a_new_window_starts_counting_from_zero(counters):
+    await take(counters, 3)
+    later = T0 + WINDOW + timedelta(seconds=1)
+    assert await take(counters, 4, later) == [None, None, None, later + WINDOW]
+
+
+async def test_one_full_key_refuses_the_attempt_on_every_key(counters):
+    assert await take(counters, 2, address=2) == [None, None]
+    assert await take(counters, 1, address=2) == [T0 + WINDOW]
+    # The account was not counted by the refused attempt: with a roomier address limit, one is left.
+    assert await take(counters, 2, address=100) == [None, T0 + WINDOW]
+
+
+async def test_giving_back_and_forgetting_attempts(counters):
+    await take(counters, 3)
+    await counters.delete_attempt("account:ada", T0)
+    assert await take(counters, 2) == [None, T0 + WINDOW]
+    await counters.delete_attempts("account:ada")
+    assert await take(counters, 3) == [None, None, None]
+
+
+async def test_giving_back_never_goes_below_zero(counters):
+    for _ in range(3):
+        await counters.delete_attempt("account:ada", T0)
+    assert await take(counters, 4) == [None, None, None, T0 + WINDOW]
+
+
+async def test_concurrent_attempts_take_exactly_the_limit(counters):
+    answers = await asyncio.gather(*(counters.create_attempt(limits(5), T0, WINDOW) for _ in range(40)))
+    assert answers.count(None) == 5
