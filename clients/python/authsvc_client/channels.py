@@ -28,22 +28,24 @@ class RetryPolicy:
     max_backoff: float = 2.0
     backoff_multiplier: float = 2.0
 
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.initial_backoff <= 0 or self.max_backoff < self.initial_backoff:
+            raise ValueError("max_attempts >= 1 and 0 < initial_backoff <= max_backoff are required")
+
     def service_config(self) -> str:
-        """The JSON service config (gRFC A6) for the AuthService methods."""
+        """The JSON service config (gRFC A6) for the AuthService methods; no retry policy for one attempt."""
+        method: dict[str, Any] = {"name": [{"service": SERVICE_NAME}]}
+        if self.max_attempts > 1:  # gRPC refuses a retryPolicy with maxAttempts under 2
+            method["retryPolicy"] = {
+                "maxAttempts": self.max_attempts,
+                "initialBackoff": f"{self.initial_backoff}s",
+                "maxBackoff": f"{self.max_backoff}s",
+                "backoffMultiplier": self.backoff_multiplier,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            }
         config: dict[str, Any] = {
-            "methodConfig": [
-                {
-                    "name": [{"service": SERVICE_NAME}],
-                    "retryPolicy": {
-                        "maxAttempts": self.max_attempts,
-                        "initialBackoff": f"{self.initial_backoff}s",
-                        "maxBackoff": f"{self.max_backoff}s",
-                        "backoffMultiplier": self.backoff_multiplier,
-                        "retryableStatusCodes": ["UNAVAILABLE"],
-                    },
-                }
-            ],
-            # Stop retrying when more than half the recent calls failed (tokens drop below maxTokens/2).
+            "methodConfig": [method],
+            # Stop retrying while more than half the recent calls fail (gRFC A6 retry throttling).
             "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
         }
         return json.dumps(config)
