@@ -11,7 +11,6 @@ from typing import Any
 
 import grpc
 import pytest
-
 from authsvc_client import AsyncAuthClient, AuthClient
 from authsvc_client._proto import auth_pb2
 
@@ -46,7 +45,7 @@ async def client(request, auth_server) -> AsyncIterator[Any]:
         sync.close()
 
 
-class CallCounter(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class CallCounter(grpc.aio.UnaryUnaryClientInterceptor[Any, Any]):
     """Counts the RPCs an AsyncAuthClient sends, by method name (`Refresh`, `GetJwks`, ...)."""
 
     def __init__(self) -> None:
@@ -59,7 +58,7 @@ class CallCounter(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         return await continuation(client_call_details, request)
 
 
-class SyncCallCounter(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class SyncCallCounter(grpc.UnaryUnaryClientInterceptor[Any, Any]):
     """Counts the RPCs an AuthClient sends, by method name; thread-safe enough for Counter updates."""
 
     def __init__(self) -> None:
@@ -76,7 +75,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
 async def start_fake(

@@ -9,11 +9,6 @@ import time
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from authsvc_client import (
     NO_RETRIES,
     AsyncAuthClient,
@@ -25,6 +20,11 @@ from authsvc_client import (
     Unavailable,
 )
 from authsvc_client._proto import auth_pb2
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from tests.clients.conftest import PASSWORD, ThreadedClient, free_port, start_fake
 
 

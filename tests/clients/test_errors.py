@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
+from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
-
 from authsvc_client import (
     NO_RETRIES,
     AlreadyExists,
@@ -29,6 +26,10 @@ from authsvc_client import (
     Unauthenticated,
     Unavailable,
 )
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
 from tests.clients.conftest import ThreadedClient, start_fake
 
 
@@ -47,12 +48,14 @@ def rich(code: grpc.StatusCode, reason: str, retry_after: int | None = None) -> 
 @pytest.fixture(params=["async", "sync"])
 async def make_client(request):
     """Build AsyncAuthClient or AuthClient (calls run in a thread) to a target; closed at the end."""
-    made: list = []
+    made: list[Any] = []
 
     def _make(target: str, **options):
-        client = (AsyncAuthClient if request.param == "async" else AuthClient)(target, **options)
-        made.append(client)
-        return client if request.param == "async" else ThreadedClient(client)
+        if request.param == "async":
+            made.append(AsyncAuthClient(target, **options))
+            return made[-1]
+        made.append(AuthClient(target, **options))
+        return ThreadedClient(made[-1])
 
     yield _make
     for client in made:

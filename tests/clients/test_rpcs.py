@@ -7,7 +7,6 @@ from datetime import UTC
 
 import jwt
 import pytest
-
 from authsvc_client import (
     Account,
     AlreadyExists,
@@ -18,6 +17,7 @@ from authsvc_client import (
     NotFound,
     Unauthenticated,
 )
+
 from tests.clients.conftest import PASSWORD
 
 SECRET = "internal-introspection-secret"

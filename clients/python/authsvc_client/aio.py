@@ -37,7 +37,7 @@ class AsyncAuthClient:
         retry: RetryPolicy | None = None,
         introspection_secret: str | None = None,
         options: Sequence[tuple[str, Any]] = (),
-        interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None,
+        interceptors: Sequence[grpc.aio.UnaryUnaryClientInterceptor[Any, Any]] | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout

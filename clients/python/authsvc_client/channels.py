@@ -106,7 +106,7 @@ def aio_channel(
     retry: RetryPolicy,
     tls: Tls | None,
     extra: Sequence[tuple[str, Any]] = (),
-    interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None,
+    interceptors: Sequence[Any] | None = None,
 ) -> grpc.aio.Channel:
     options = channel_options(retry, tls, extra)
     if tls is None:
