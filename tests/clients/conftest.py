@@ -45,7 +45,7 @@ async def client(request, auth_server) -> AsyncIterator[Any]:
         sync.close()
 
 
-class CallCounter(grpc.aio.UnaryUnaryClientInterceptor[Any, Any]):
+class CallCounter(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
     """Counts the RPCs an AsyncAuthClient sends, by method name (`Refresh`, `GetJwks`, ...)."""
 
     def __init__(self) -> None:
@@ -58,7 +58,7 @@ class CallCounter(grpc.aio.UnaryUnaryClientInterceptor[Any, Any]):
         return await continuation(client_call_details, request)
 
 
-class SyncCallCounter(grpc.UnaryUnaryClientInterceptor[Any, Any]):
+class SyncCallCounter(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
     """Counts the RPCs an AuthClient sends, by method name; thread-safe enough for Counter updates."""
 
     def __init__(self) -> None:

@@ -137,7 +137,7 @@ async def test_an_outage_during_refresh_keeps_the_pair_for_a_later_try(counted, 
     client, _ = counted
     ticker = Ticker()
     keeper = await AsyncTokenKeeper.login(client, "ada@example.com", PASSWORD, clock=ticker)
-    pair = keeper.pair
+    pair = held(keeper)
     ticker.now += 900
     down = AsyncAuthClient(f"127.0.0.1:{free_port()}", retry=NO_RETRIES)
     keeper._client = down  # the same keeper, now unable to reach the service
