@@ -16,7 +16,7 @@ import asyncio
 import os
 
 import grpc
-from authsvc_client import AsyncAuthClient, BearerGuard, current_user
+from authsvc_client import AsyncAuthClient, BearerGuard, GuardInterceptor, current_user
 
 SERVICE = "example.v1.Greeter"
 HELLO = f"/{SERVICE}/Hello"
@@ -33,7 +33,7 @@ async def hello(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes])
 
 async def start_greeter(guard: BearerGuard, listen: str) -> tuple[grpc.aio.Server, int]:
     """Bind and start the Greeter behind `guard`; return the server and its port."""
-    server = grpc.aio.server(interceptors=[guard.interceptor()])
+    server = grpc.aio.server(interceptors=[GuardInterceptor(guard)])
     handlers = {"Hello": grpc.unary_unary_rpc_method_handler(hello, _identity, _identity)}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     port = server.add_insecure_port(listen)

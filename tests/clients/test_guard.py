@@ -14,6 +14,7 @@ from authsvc_client import (
     AsyncAuthClient,
     BearerGuard,
     GuardError,
+    GuardInterceptor,
     Introspection,
     Unavailable,
     User,
@@ -56,7 +57,7 @@ async def start_protected(guard: BearerGuard) -> tuple[grpc.aio.Server, grpc.aio
         "HelloStream": grpc.unary_stream_rpc_method_handler(hello_stream, _identity, _identity),
         "Ping": grpc.unary_unary_rpc_method_handler(ping, _identity, _identity),
     }
-    server = grpc.aio.server(interceptors=[guard.interceptor(exempt={PING})])
+    server = grpc.aio.server(interceptors=[GuardInterceptor(guard, exempt={PING})])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("example.v1.Greeter", handlers),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -18,7 +18,8 @@ from authsvc_client.errors import (
     Unauthenticated,
     Unavailable,
 )
-from authsvc_client.guard import BearerGuard, GuardError, GuardInterceptor, User, current_user
+from authsvc_client.guard import BearerGuard, GuardError, User
+from authsvc_client.interceptor import GuardInterceptor, current_user
 from authsvc_client.keeper import AsyncTokenKeeper, SessionEnded, TokenKeeper
 from authsvc_client.models import Account, Introspection, Session, TokenPair
 

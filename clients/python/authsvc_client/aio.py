@@ -23,8 +23,9 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 class AsyncAuthClient:
     """A client of one authsvc target over one grpc.aio channel.
 
-    Every call has a deadline (`timeout` seconds, per client, overridable per call) and raises an
-    `AuthServiceError` subclass on failure. UNAVAILABLE is retried by the channel per `retry`. Use it as
+    Every call has a deadline (`timeout` seconds, per client, overridable per call), which bounds all
+    its attempts, and raises an `AuthServiceError` subclass on failure. UNAVAILABLE is retried by the
+    channel per `retry`. Use it as
     `async with AsyncAuthClient(...) as client:` or call `close()`.
     """
 

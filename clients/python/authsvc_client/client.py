@@ -18,8 +18,9 @@ from authsvc_client.errors import mapped_errors
 class AuthClient:
     """A client of one authsvc target over one blocking grpc channel (thread-safe).
 
-    Every call has a deadline (`timeout` seconds, per client, overridable per call) and raises an
-    `AuthServiceError` subclass on failure. UNAVAILABLE is retried by the channel per `retry`. Use it as
+    Every call has a deadline (`timeout` seconds, per client, overridable per call), which bounds all
+    its attempts, and raises an `AuthServiceError` subclass on failure. UNAVAILABLE is retried by the
+    channel per `retry`. Use it as
     `with AuthClient(...) as client:` or call `close()`.
     """
 

@@ -112,6 +112,8 @@ def reason_and_retry(metadata: Sequence[tuple[str, str | bytes]] | None) -> tupl
 def from_rpc_error(error: grpc.RpcError) -> AuthServiceError:
     """The client exception for a failed call (sync `grpc.RpcError` or `grpc.aio.AioRpcError`)."""
     call: Any = error
+    if not callable(getattr(call, "code", None)):  # an RpcError that is not a finished call
+        return AuthServiceError(grpc.StatusCode.UNKNOWN, None, str(error))
     code: grpc.StatusCode = call.code()
     message: str = call.details() or ""
     reason, retry_after = reason_and_retry(call.trailing_metadata())
