@@ -261,13 +261,37 @@ async def test_when_revocation_cannot_be_checked_the_call_is_refused_as_unavaila
     assert await refused(channel, pair.access_token) == (grpc.StatusCode.UNAVAILABLE, "AUTH_UNAVAILABLE")
 
 
-async def test_a_cached_key_set_outlives_an_outage_of_the_service(harness):
-    guard = BearerGuard(harness.source, jwks_max_age=0.0)  # refetch on every call
+class KeysDown:
+    """A service whose GetJwks fails: counts the attempts."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def get_jwks(self) -> dict[str, Any]:
+        self.attempts += 1
+        raise Unavailable(grpc.StatusCode.UNAVAILABLE, None, "down")
+
+    async def introspect(self, token: str) -> Introspection:
+        raise AssertionError("not asked without revocation checks")
+
+
+async def test_during_an_outage_cached_keys_keep_verifying_and_refetches_are_spaced(harness):
+    now = [0.0]
+    guard = BearerGuard(harness.source, jwks_max_age=60, refetch_interval=30, monotonic=lambda: now[0])
     pair = await harness.login()
     await guard.verify_token(pair.access_token)
-    unreachable = AsyncAuthClient("127.0.0.1:1", timeout=0.5)
-    guard._source = IntrospectionDown(unreachable)
-    try:
+    down = KeysDown()
+    guard._source = down
+    now[0] = 60  # the cached set is due for a refetch, and the service is down
+    for _ in range(3):
         assert (await guard.verify_token(pair.access_token)).session_id == pair.session_id
-    finally:
-        await unreachable.close()
+    assert down.attempts == 1
+    now[0] = 90
+    await guard.verify_token(pair.access_token)
+    assert down.attempts == 2
+
+
+async def test_with_no_keys_yet_and_the_service_down_calls_are_refused_as_unavailable(harness):
+    with pytest.raises(GuardError) as caught:
+        await BearerGuard(KeysDown()).verify_token((await harness.login()).access_token)
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.UNAVAILABLE, "AUTH_UNAVAILABLE")

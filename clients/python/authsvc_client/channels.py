@@ -78,12 +78,13 @@ def channel_options(
 ) -> list[tuple[str, Any]]:
     """Options for either kind of channel: the retry config, a short reconnect backoff, and `extra`."""
     options: list[tuple[str, Any]] = [
-        ("grpc.enable_retries", 1 if retry.max_attempts > 1 else 0),
+        # On even with NO_RETRIES: transparent retries (the request never left the client) stay safe.
+        ("grpc.enable_retries", 1),
         ("grpc.service_config", retry.service_config()),
         # The default first reconnect wait is 1 s: longer than the retry budget, so retries would only
-        # ever meet a channel still in backoff. Reconnect as fast as retries are spaced.
+        # ever meet a channel still in backoff. Reconnect as fast as retries are spaced. Not
+        # grpc.min_reconnect_backoff_ms: that is also the connect timeout, and must stay long (20 s).
         ("grpc.initial_reconnect_backoff_ms", max(1, int(retry.initial_backoff * 1000))),
-        ("grpc.min_reconnect_backoff_ms", max(1, int(retry.initial_backoff * 1000))),
         ("grpc.max_reconnect_backoff_ms", max(1, int(retry.max_backoff * 1000))),
     ]
     if tls is not None and tls.server_hostname:

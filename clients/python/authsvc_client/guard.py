@@ -103,7 +103,7 @@ class BearerGuard:
         self._clock = clock
         self._monotonic = monotonic
         self._keys: dict[str, jwt.PyJWK] | None = None
-        self._fetched_at = 0.0
+        self._refetch_at = 0.0  # monotonic time after which the cached keys are fetched again
         self._last_unknown_refetch: float | None = None
         self._lock = asyncio.Lock()
 
@@ -182,7 +182,7 @@ class BearerGuard:
     async def _key(self, kid: str) -> jwt.PyJWK | None:
         async with self._lock:
             now = self._monotonic()
-            if self._keys is None or now - self._fetched_at >= self._max_age:
+            if self._keys is None or now >= self._refetch_at:
                 await self._fetch(now)
             assert self._keys is not None
             key = self._keys.get(kid)
@@ -199,11 +199,14 @@ class BearerGuard:
         try:
             document = await self._source.get_jwks()
         except AuthServiceError as exc:
-            if self._keys is not None:
-                return  # keep verifying with the keys we have; try again at the next trigger
-            raise GuardError(
-                grpc.StatusCode.UNAVAILABLE, "AUTH_UNAVAILABLE", "Cannot fetch the keys"
-            ) from exc
+            if self._keys is None:
+                raise GuardError(
+                    grpc.StatusCode.UNAVAILABLE, "AUTH_UNAVAILABLE", "Cannot fetch the keys"
+                ) from exc
+            # Keep verifying with the keys we have, and do not make every call wait on the outage:
+            # try again only after the refetch interval.
+            self._refetch_at = now + self._refetch_interval
+            return
         keys: dict[str, jwt.PyJWK] = {}
         for member in document.get("keys", []):
             try:
@@ -213,4 +216,4 @@ class BearerGuard:
             if key.key_id:
                 keys[key.key_id] = key
         self._keys = keys
-        self._fetched_at = now
+        self._refetch_at = now + self._max_age
