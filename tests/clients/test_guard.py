@@ -226,6 +226,14 @@ async def test_unknown_kids_refetch_the_keys_at_most_once_per_interval(harness):
     assert harness.counter.calls["GetJwks"] == 2  # the first fetch, then one refetch for all three
 
 
+async def test_a_first_token_with_an_unknown_kid_costs_one_key_fetch_not_two(harness):
+    guard = BearerGuard(harness.source)
+    claims = jwt.decode((await harness.login()).access_token, options={"verify_signature": False})
+    with pytest.raises(GuardError):
+        await guard.verify_token(forged(claims, "unknown"))
+    assert harness.counter.calls["GetJwks"] == 1
+
+
 @pytest.mark.parametrize("server_settings", [{"introspection_secret": SECRET}], indirect=True)
 async def test_with_revocation_checks_a_revoked_session_is_refused_at_once(harness):
     _, checked = await harness.protect(check_revocation=True)

@@ -117,7 +117,7 @@ class BearerGuard:
             raise _refused("TOKEN_INVALID", "Token is invalid")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as exc:
+        except jwt.PyJWTError as exc:
             raise _refused("TOKEN_INVALID", "Token is invalid") from exc
         kid = header.get("kid")
         if header.get("alg") != ALGORITHM or not isinstance(kid, str):
@@ -153,7 +153,7 @@ class BearerGuard:
                     "verify_nbf": False,
                 },
             )
-        except jwt.InvalidTokenError as exc:
+        except jwt.PyJWTError as exc:
             raise _refused("TOKEN_INVALID", "Token is invalid") from exc
         if claims["type"] != "access":
             raise _refused("TOKEN_INVALID", "Token is not an access token")
@@ -182,14 +182,15 @@ class BearerGuard:
     async def _key(self, kid: str) -> jwt.PyJWK | None:
         async with self._lock:
             now = self._monotonic()
-            if self._keys is None or now >= self._refetch_at:
+            just_fetched = self._keys is None or now >= self._refetch_at
+            if just_fetched:
                 await self._fetch(now)
             assert self._keys is not None
             key = self._keys.get(kid)
             recently = self._last_unknown_refetch is not None and (
                 now - self._last_unknown_refetch < self._refetch_interval
             )
-            if key is None and not recently:
+            if key is None and not just_fetched and not recently:
                 self._last_unknown_refetch = now
                 await self._fetch(now)
                 key = self._keys.get(kid)
