@@ -10,15 +10,20 @@ import pytest
 from authsvc_client import (
     Account,
     AlreadyExists,
+    AsyncAuthClient,
+    AuthClient,
     Introspection,
     InvalidArgument,
     InvalidCredentials,
     InvalidToken,
     NotFound,
+    RetryPolicy,
     Unauthenticated,
+    Unavailable,
 )
 
-from tests.clients.conftest import PASSWORD
+from authsvc.store import StoreUnavailable
+from tests.clients.conftest import PASSWORD, ThreadedClient
 
 SECRET = "internal-introspection-secret"
 
@@ -187,3 +192,51 @@ async def test_get_jwks_answers_a_key_set_that_verifies_access_tokens(client):
     key = jwt.PyJWKSet.from_dict(jwks)[kid].key
     claims = jwt.decode(pair.access_token, key, algorithms=["EdDSA"], audience="authsvc", issuer="authsvc")
     assert claims["sid"] == pair.session_id
+
+
+@pytest.fixture
+def store_down_for(auth_server, monkeypatch):
+    """Make the real service's store fail its next `times` session reads, as an outage would."""
+    store = auth_server.running.store
+    reads: list[int] = []
+
+    def _down_for(times: int) -> list[int]:
+        real = store.get_session
+
+        async def get_session(session_id: str):
+            reads.append(1)
+            if len(reads) <= times:
+                raise StoreUnavailable("down")
+            return await real(session_id)
+
+        monkeypatch.setattr(store, "get_session", get_session)
+        return reads
+
+    return _down_for
+
+
+async def test_a_brief_store_outage_is_ridden_out_by_the_channel_retries(client, store_down_for):
+    pair = await login(client)
+    reads = store_down_for(2)
+    assert (await client.introspect(pair.access_token)).active
+    assert len(reads) == 3  # two UNAVAILABLE answers, retried by the channel, then the answer
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_a_longer_store_outage_surfaces_as_unavailable_with_its_reason(
+    kind, auth_server, store_down_for
+):
+    retry = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
+    sync = AuthClient(auth_server.target, retry=retry)
+    client = AsyncAuthClient(auth_server.target, retry=retry) if kind == "async" else ThreadedClient(sync)
+    try:
+        pair = await login(client)
+        reads = store_down_for(100)
+        with pytest.raises(Unavailable) as caught:
+            await client.introspect(pair.access_token)
+        assert caught.value.reason == "STORE_UNAVAILABLE"
+        assert len(reads) == 3  # every attempt the policy allows, then the failure
+    finally:
+        sync.close()
+        if isinstance(client, AsyncAuthClient):
+            await client.close()
