@@ -17,6 +17,7 @@ def test_the_client_exports_exactly_its_public_names():
         "AuthClient",
         "AuthServiceError",
         "BearerGuard",
+        "BlockingBearerGuard",
         "DeadlineExceeded",
         "GuardError",
         "GuardInterceptor",

@@ -18,10 +18,11 @@ from authsvc_client.errors import (
     Unauthenticated,
     Unavailable,
 )
-from authsvc_client.guard import BearerGuard, GuardError, User
+from authsvc_client.guard import BearerGuard, BlockingBearerGuard
 from authsvc_client.interceptor import GuardInterceptor, current_user
 from authsvc_client.keeper import AsyncTokenKeeper, SessionEnded, TokenKeeper
 from authsvc_client.models import Account, Introspection, Session, TokenPair
+from authsvc_client.verification import GuardError, User
 
 __all__ = [
     "NO_RETRIES",
@@ -32,6 +33,7 @@ __all__ = [
     "AuthClient",
     "AuthServiceError",
     "BearerGuard",
+    "BlockingBearerGuard",
     "DeadlineExceeded",
     "GuardError",
     "GuardInterceptor",

@@ -17,7 +17,8 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from authsvc_client.guard import BearerGuard, GuardError, User
+from authsvc_client.guard import BearerGuard
+from authsvc_client.verification import GuardError, User
 
 ERROR_DOMAIN = "authsvc"
 
