@@ -47,7 +47,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Refuses calls without a valid bearer access token; handlers read the caller by `current_user()`.
 
-    The check runs inside the handler's own task, so the user is set in the handler's context.
+    The check runs inside the handler's own task, so the user is set in the handler's context. Guarded
+    handlers are grpc.aio style: coroutines, and async generators for streamed answers; a plain function
+    handler is called on the event loop, not in grpc's executor.
     """
 
     def __init__(self, guard: BearerGuard, exempt: Collection[str] = ()) -> None:
