@@ -5,15 +5,17 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROTOS := $(wildcard protos/authsvc/v1/*.proto)
 GENERATED_DIR := authsvc/v1
+LINTED := authsvc tests scripts clients
 
 .PHONY: venv proto proto-check migrate run serve test lint fmt bench clean
 
 venv: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./clients/python
 	touch $(INSTALLED)
 
 # Generated code is committed; `make proto` rewrites it from protos/, `make proto-check` fails when stale.
@@ -33,14 +35,14 @@ serve: proto
 	$(BIN)/authsvc serve
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check authsvc tests scripts
-	$(BIN)/ruff format --check authsvc tests scripts
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 fmt: $(INSTALLED)
-	$(BIN)/ruff format authsvc tests scripts
-	$(BIN)/ruff check --fix authsvc tests scripts
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 test: proto-check lint
 	$(BIN)/pytest $(PYTEST_ARGS)

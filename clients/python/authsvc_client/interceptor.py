@@ -1,0 +1,120 @@
+"""The guard as a grpc.aio server interceptor: every guarded call is verified by a `BearerGuard` before
+its handler runs, and the handler reads the caller with `current_user()`.
+
+Refusals are answered as authsvc's own are: UNAUTHENTICATED (or UNAVAILABLE when the check cannot be
+made) with a google.rpc.ErrorInfo carrying the reason word, so callers branch on the same words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from authsvc_client.guard import BearerGuard
+from authsvc_client.verification import GuardError, User
+
+ERROR_DOMAIN = "authsvc"
+
+_current_user: ContextVar[User | None] = ContextVar("authsvc_client_current_user", default=None)
+
+
+def current_user() -> User:
+    """The user of the RPC being handled, as set by `GuardInterceptor`; LookupError outside one."""
+    user = _current_user.get()
+    if user is None:
+        raise LookupError("no authenticated user: is the handler behind GuardInterceptor?")
+    return user
+
+
+def status_for(error: GuardError) -> grpc.Status:
+    """A status carrying a google.rpc.ErrorInfo with the reason, as authsvc's own answers do."""
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
+    code = getattr(code_pb2, error.code.name)
+    return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=[detail]))
+
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Refuses calls without a valid bearer access token; handlers read the caller by `current_user()`.
+
+    The check runs inside the handler's own task, so the user is set in the handler's context. Guarded
+    handlers are grpc.aio style: coroutines, and async generators for streamed answers; a plain function
+    handler is called on the event loop, not in grpc's executor.
+    """
+
+    def __init__(self, guard: BearerGuard, exempt: Collection[str] = ()) -> None:
+        self._guard = guard
+        self._exempt = frozenset(exempt)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method in self._exempt:
+            return handler
+        return _guarded(handler, self._authenticate)
+
+    async def _authenticate(self, context: Context) -> None:
+        try:
+            user = await self._guard.verify_bearer(context.invocation_metadata() or ())
+        except GuardError as exc:
+            status = status_for(exc)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        _current_user.set(user)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if asyncio.iscoroutine(value) else value
+
+
+def _guarded(handler: Any, authenticate: Callable[[Context], Awaitable[None]]) -> Any:
+    """The same handler, authenticating first; each of the four call shapes keeps its serializers."""
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        unary_unary = handler.unary_unary
+
+        async def guarded_unary_unary(request: Any, context: Context) -> Any:
+            await authenticate(context)
+            return await _maybe_await(unary_unary(request, context))
+
+        return grpc.unary_unary_rpc_method_handler(guarded_unary_unary, **serializers)
+    if handler.unary_stream is not None:
+        unary_stream = handler.unary_stream
+
+        async def guarded_unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            await authenticate(context)
+            async for item in unary_stream(request, context):
+                yield item
+
+        return grpc.unary_stream_rpc_method_handler(guarded_unary_stream, **serializers)
+    if handler.stream_unary is not None:
+        stream_unary = handler.stream_unary
+
+        async def guarded_stream_unary(requests: Any, context: Context) -> Any:
+            await authenticate(context)
+            return await _maybe_await(stream_unary(requests, context))
+
+        return grpc.stream_unary_rpc_method_handler(guarded_stream_unary, **serializers)
+    stream_stream = handler.stream_stream
+
+    async def guarded_stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
+        await authenticate(context)
+        async for item in stream_stream(requests, context):
+            yield item
+
+    return grpc.stream_stream_rpc_method_handler(guarded_stream_stream, **serializers)

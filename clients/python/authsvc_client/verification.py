@@ -1,0 +1,166 @@
+"""The checks of a bearer access token that both guards share: the `authorization` entry, the JWS header,
+the claims against the key (pyjwt), the expiry against an injected clock, and the key-cache policy.
+Nothing here locks or calls the service; guard.py does both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import jwt
+
+from authsvc_client.errors import AuthServiceError
+
+ALGORITHM = "EdDSA"
+MAX_TOKEN_LENGTH = 4096  # the service issues nothing longer
+
+
+@dataclass(frozen=True)
+class User:
+    """Who made the call, from the verified access token's claims."""
+
+    user_id: str
+    session_id: str
+    email: str | None
+    role: str | None
+    expires_at: int  # the token's `exp`, seconds since the epoch
+
+
+class GuardError(Exception):
+    """The bearer was refused (UNAUTHENTICATED with `reason`) or could not be checked (UNAVAILABLE)."""
+
+    def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.code = code
+        self.reason = reason
+        self.message = message
+
+
+def refused(reason: str, message: str) -> GuardError:
+    return GuardError(grpc.StatusCode.UNAUTHENTICATED, reason, message)
+
+
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str:
+    """The token of the one `authorization: Bearer <token>` entry; raise GuardError otherwise."""
+    values = [value for key, value in metadata if key == "authorization"]
+    if not values:
+        raise refused("NOT_AUTHENTICATED", "Not authenticated")
+    if len(values) > 1 or not isinstance(values[0], str):
+        raise refused("TOKEN_INVALID", "Expected exactly one authorization entry")
+    scheme, _, token = values[0].strip().partition(" ")
+    # RFC 7235 section 2.1: the scheme is case-insensitive.
+    if scheme.lower() != "bearer" or not token.strip():
+        raise refused("NOT_AUTHENTICATED", "Expected an authorization of the Bearer scheme")
+    return token.strip()
+
+
+class Rules:
+    """The checks and the key-cache policy both guards share; holds no lock and makes no call."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: float,
+        jwks_max_age: float,
+        refetch_interval: float,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.max_age = jwks_max_age
+        self.refetch_interval = refetch_interval
+        self.clock = clock
+        self.monotonic = monotonic
+        self.keys: dict[str, jwt.PyJWK] | None = None
+        self.refetch_at = 0.0  # monotonic time after which the cached keys are fetched again
+        self.last_unknown_refetch: float | None = None
+
+    def kid_of(self, token: str) -> str:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise refused("TOKEN_INVALID", "Token is invalid")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise refused("TOKEN_INVALID", "Token is invalid") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise refused("TOKEN_INVALID", "Token is invalid")
+        return kid
+
+    def due(self, now: float) -> bool:
+        return self.keys is None or now >= self.refetch_at
+
+    def lookup(self, kid: str, now: float, just_fetched: bool) -> tuple[jwt.PyJWK | None, bool]:
+        """The key, and whether to refetch for an unknown `kid` (at most once per refetch interval)."""
+        assert self.keys is not None
+        key = self.keys.get(kid)
+        recently = self.last_unknown_refetch is not None and (
+            now - self.last_unknown_refetch < self.refetch_interval
+        )
+        if key is None and not just_fetched and not recently:
+            self.last_unknown_refetch = now
+            return None, True
+        return key, False
+
+    def fetched(self, document: dict[str, Any], now: float) -> None:
+        keys: dict[str, jwt.PyJWK] = {}
+        for member in document.get("keys", []):
+            try:
+                key = jwt.PyJWK.from_dict(member)
+            except jwt.PyJWKError:
+                continue  # a key type this library cannot use: skip it, as RFC 7517 section 5 allows
+            if key.key_id:
+                keys[key.key_id] = key
+        self.keys = keys
+        self.refetch_at = now + self.max_age
+
+    def fetch_failed(self, error: AuthServiceError, now: float) -> None:
+        if self.keys is None:
+            raise GuardError(
+                grpc.StatusCode.UNAVAILABLE, "AUTH_UNAVAILABLE", "Cannot fetch the keys"
+            ) from error
+        # Keep verifying with the keys we have, and do not make every call wait on the outage:
+        # try again only after the refetch interval.
+        self.refetch_at = now + self.refetch_interval
+
+    def user(self, token: str, key: jwt.PyJWK | None) -> User:
+        if key is None:
+            raise refused("TOKEN_INVALID", "Token is signed by an unknown key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                # Expiry is checked below against the injected clock, not pyjwt's time.time().
+                options={
+                    "require": ["iss", "aud", "sub", "sid", "exp", "type"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            raise refused("TOKEN_INVALID", "Token is invalid") from exc
+        if claims["type"] != "access":
+            raise refused("TOKEN_INVALID", "Token is not an access token")
+        if not isinstance(claims["exp"], int) or not all(isinstance(claims[c], str) for c in ("sub", "sid")):
+            raise refused("TOKEN_INVALID", "Token is invalid")
+        # RFC 7519 section 4.1.4: the token must not be accepted on or after `exp`.
+        if self.clock() >= claims["exp"] + self.leeway:
+            raise refused("TOKEN_EXPIRED", "Token has expired")
+        return User(
+            user_id=claims["sub"],
+            session_id=claims["sid"],
+            email=claims.get("email"),
+            role=claims.get("role"),
+            expires_at=claims["exp"],
+        )
