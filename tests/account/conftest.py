@@ -6,6 +6,7 @@ the browser tests skip locally and fail under CI=true, so CI cannot pass by test
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -77,11 +78,23 @@ async def account(auth_server: ServerHandle) -> AsyncIterator[Account]:
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
     ):
         account = Account(auth_server, gateway.url, http)
+        await _until_serving(account)
         status, body = await account.call(
             "POST", "/api/v1/auth/register", {"email": EMAIL, "password": PASSWORD}
         )
         assert status == 201, body
         yield account
+
+
+async def _until_serving(account: Account) -> None:
+    """Wait until the gateway reaches the server. Its calls do not wait for the channel to be ready, and
+    once in a full run (two suites at once) the first call met UNAVAILABLE on a server already listening."""
+    for _ in range(50):
+        async with account.http.get(account.base + "/healthz") as answer:
+            if answer.status == 200:
+                return
+        await asyncio.sleep(0.1)
+    pytest.fail("the gateway never reached the server")
 
 
 @pytest.fixture
