@@ -1,4 +1,4 @@
-"""The account page (`GET /account`): static HTML, CSS and one ES module shipped in this package.
+"""The account page (`GET /account`): static HTML, CSS, one ES module and an icon shipped in this package.
 
 The page is one more client of the REST routes; the gateway only serves its files and the headers that
 keep a browser safe. No business rules live here.
@@ -9,8 +9,8 @@ Headers, on every answer of the gateway (API, errors and page alike):
 - `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer` (tokens never leak in a Referer).
 - `Cache-Control: no-store` unless the handler chose otherwise: token pairs and session lists must never
   sit in a cache (RFC 6749, section 5.1; RFC 9111, section 5.2.2.5).
-The page itself is `no-cache` with an ETag (always revalidated, cheap when unchanged); its CSS and module
-are linked with a content hash in the query, so those links may be cached for a year as immutable.
+The page itself is `no-cache` with an ETag (always revalidated, cheap when unchanged); its CSS, module and
+icon are linked with a content hash in the query, so those links may be cached for a year as immutable.
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ PAGE_CACHE_CONTROL = "no-cache"
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 _PAGE = "account.html"
-_ASSET_TYPES: Mapping[str, str] = {"account.css": "text/css", "account.js": "text/javascript"}
+_ASSET_TYPES: Mapping[str, str] = {
+    "account.css": "text/css",
+    "account.js": "text/javascript",
+    "icon.svg": "image/svg+xml",
+}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class _Markup(HTMLParser):
                 self.inline.append("<script> without src")
             else:
                 self.links.append(str(named["src"]))
-        if tag == "link" and named.get("rel") == "stylesheet":
+        if tag == "link" and named.get("rel") in ("stylesheet", "icon"):
             self.links.append(str(named["href"]))
         self.inline += [f"{tag}[{name}]" for name in named if name == "style" or name.startswith("on")]
 
@@ -86,11 +86,14 @@ async def test_the_page_has_no_inline_script_style_or_handlers_and_links_version
     assert sorted(link.split("?v=")[0] for link in links) == [
         "/account/static/account.css",
         "/account/static/account.js",
+        "/account/static/icon.svg",
     ]
     assert all("?v=" in link for link in links)
 
 
-@pytest.mark.parametrize(("name", "content_type"), [("css", "text/css"), ("js", "text/javascript")])
+@pytest.mark.parametrize(
+    ("name", "content_type"), [("css", "text/css"), ("js", "text/javascript"), ("svg", "image/svg+xml")]
+)
 async def test_versioned_assets_are_cached_as_immutable_and_unversioned_ones_revalidated(
     fake_gateway: RunningGateway, http: aiohttp.ClientSession, name: str, content_type: str
 ) -> None:

@@ -183,7 +183,7 @@ export function describeDevice(userAgent) {
   const browser = BROWSERS.find(([pattern]) => pattern.test(agent))?.[1];
   const system = SYSTEMS.find(([pattern]) => pattern.test(agent))?.[1];
   if (browser && system) return `${browser} on ${system}`;
-  if (browser) return browser.charAt(0).toUpperCase() + browser.slice(1);
+  if (browser) return browser.replace(/^a /, "A ");
   if (system) return `A browser on ${system}`;
   // Unknown client: its own name, without the version details.
   return agent.split(/[\s/;(]/)[0].slice(0, 40) || "Unknown device";
