@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from authsvc.gateway import errors
+from authsvc.gateway.account import add_account_routes
 from authsvc.gateway.errors import GatewayError
 from authsvc.gateway.metadata import REQUEST_ID_HEADER, metadata_of, request_id_of
 from authsvc.gateway.openapi import build_document
@@ -52,6 +53,7 @@ def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) 
         app.router.add_route(route.http_method, route.router_path, _rpc_handler(route))
     app.router.add_get(HEALTH_PATH, _health)
     app.router.add_get(OPENAPI_PATH, _json_handler(document))
+    add_account_routes(app)
     return app
 
 
