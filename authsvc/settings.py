@@ -75,8 +75,8 @@ class Settings:
         if self.log_level.upper() not in _LOG_LEVELS:
             raise SettingsError(f"AUTHSVC_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         object.__setattr__(self, "log_level", self.log_level.upper())
-        port = self.metrics_listen.rpartition(":")[2]
-        if self.metrics_listen and not (port.isdigit() and int(port) <= 65535):
+        _, colon, port = self.metrics_listen.rpartition(":")
+        if self.metrics_listen and not (colon and port.isdigit() and int(port) <= 65535):
             raise SettingsError(f"AUTHSVC_METRICS_LISTEN must be HOST:PORT, got {self.metrics_listen!r}")
         if not self.tls_enabled and not self.allow_insecure and not is_loopback(self.grpc_listen):
             raise SettingsError(
