@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     configure_logging("INFO")
     try:
         settings = Settings.from_env(os.environ)
-        configure_logging(settings.log_level)
+        # `check` answers in one line: only warnings and errors may join it.
+        configure_logging("WARNING" if args.command == "check" else settings.log_level)
         if args.command == "check":
             print(asyncio.run(preflight(settings)))
             return 0
