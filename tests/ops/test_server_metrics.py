@@ -111,3 +111,19 @@ async def test_two_servers_in_one_process_count_apart(tmp_path, clock):
     finally:
         await first.stop(1)
         await second.stop(1)
+
+
+@WITH_METRICS
+async def test_a_store_outage_counts_database_errors_and_unavailable_answers(auth_server, register, login):
+    await register()
+    pair = await login()
+    await auth_server.running.store.close()
+    await expect_error(
+        auth_server.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=pair.refresh_token)),
+        grpc.StatusCode.UNAVAILABLE,
+        "STORE_UNAVAILABLE",
+    )
+    samples = await scrape(metrics_url(auth_server))
+    assert value(samples, "authsvc_database_errors_total", source="rpc") == 1
+    refresh = "/authsvc.v1.AuthService/Refresh"
+    assert value(samples, "authsvc_grpc_requests_total", rpc=refresh, code="UNAVAILABLE") == 1
