@@ -19,7 +19,9 @@ from authsvc.settings import Settings, SettingsError
 from authsvc.store import StoreError
 from authsvc.store.migrate import is_migrated, migrate
 from authsvc.store.sql import open_store
-from authsvc.transport.server import StartupError, start_server
+from authsvc.transport.preflight import preflight
+from authsvc.transport.server import RunningServer, StartupError, start_server
+from authsvc.transport.tls import TlsError
 
 log = logging.getLogger("authsvc")
 _DURATION = re.compile(r"(\d+)([smhd])")
@@ -48,10 +50,24 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_tls, running)
+    if running.metrics_listener is not None:
+        log.info("metrics", extra={"metrics_listen": settings.metrics_listen})
     await stopping.wait()
     log.info("stopping: finishing in-flight calls")
     await running.stop(settings.shutdown_grace_seconds)
     log.info("stopped")
+
+
+def _reload_tls(running: RunningServer) -> None:
+    """SIGHUP: re-read the TLS files; a bad set is logged and the served certificate kept."""
+    if running.tls is None:
+        log.info("SIGHUP: TLS is off, nothing to reload")
+        return
+    try:
+        running.reload_tls()
+    except TlsError as exc:
+        log.error("SIGHUP: TLS reload refused, still serving the previous certificate: %s", exc)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -92,6 +108,9 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     serve = commands.add_parser("serve", help="migrate the store, then serve gRPC on AUTHSVC_GRPC_LISTEN")
     serve.add_argument("--no-migrate", action="store_true", help="refuse to start on an unmigrated store")
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
+    commands.add_parser(
+        "check", help="exit 0 and print ok when `serve` could start; else exit non-zero with the reason"
+    )
     keys = commands.add_parser("keys", help="signing keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("rotate", help="add a new signing key, used from the next start")
@@ -114,9 +133,14 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     )
     args = parser.parse_args(argv)
 
-    configure_logging(os.environ.get("AUTHSVC_LOG_LEVEL", "INFO"))
+    configure_logging("INFO")
     try:
         settings = Settings.from_env(os.environ)
+        # `check` answers in one line: only warnings and errors may join it.
+        configure_logging("WARNING" if args.command == "check" else settings.log_level)
+        if args.command == "check":
+            print(asyncio.run(preflight(settings)))
+            return 0
         if args.command == "serve" and args.no_migrate:
             settings = Settings(**{**settings.__dict__, "migrate_on_start": False})
         log.info("configuration", extra={"config": settings.describe()})

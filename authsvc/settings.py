@@ -13,6 +13,7 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("./data")
 _SECRET_NAMES = ("password", "secret")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -46,6 +47,13 @@ class Settings:
     redis_key_prefix: str = "authsvc:"
     # Bearer that Introspect callers must present; empty leaves Introspect open (internal port only).
     introspection_secret: str = ""
+    # Operations (README, "Running in production"): TLS, metrics and logs.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None  # set: mutual TLS, every client must show a cert it signed
+    allow_insecure: bool = False  # plain text on a non-loopback address, on purpose
+    metrics_listen: str = ""  # empty: no metrics listener
+    log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -69,6 +77,31 @@ class Settings:
                 raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
         if self.refresh_grace_seconds < 0:
             raise SettingsError("AUTHSVC_REFRESH_GRACE_SECONDS must be 0 or more")
+        self._check_operations()
+
+    def _check_operations(self) -> None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise SettingsError("AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE must be set together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise SettingsError(
+                "AUTHSVC_TLS_CLIENT_CA_FILE needs AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE"
+            )
+        if self.log_level.upper() not in _LOG_LEVELS:
+            raise SettingsError(f"AUTHSVC_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        object.__setattr__(self, "log_level", self.log_level.upper())
+        _, colon, port = self.metrics_listen.rpartition(":")
+        if self.metrics_listen and not (colon and port.isdigit() and int(port) <= 65535):
+            raise SettingsError(f"AUTHSVC_METRICS_LISTEN must be HOST:PORT, got {self.metrics_listen!r}")
+        if not self.tls_enabled and not self.allow_insecure and not is_loopback(self.grpc_listen):
+            raise SettingsError(
+                f"AUTHSVC_GRPC_LISTEN={self.grpc_listen} is not a loopback address and TLS is off: set "
+                "AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE, or AUTHSVC_ALLOW_INSECURE=true to serve "
+                "tokens in plain text on purpose"
+            )
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None
 
     @property
     def signing_keys_dir(self) -> Path:
@@ -102,6 +135,12 @@ class Settings:
             "AUTHSVC_REDIS_URL": ("redis_url", str),
             "AUTHSVC_REDIS_KEY_PREFIX": ("redis_key_prefix", str),
             "AUTHSVC_INTROSPECTION_SECRET": ("introspection_secret", str),
+            "AUTHSVC_TLS_CERT_FILE": ("tls_cert_file", Path),
+            "AUTHSVC_TLS_KEY_FILE": ("tls_key_file", Path),
+            "AUTHSVC_TLS_CLIENT_CA_FILE": ("tls_client_ca_file", Path),
+            "AUTHSVC_ALLOW_INSECURE": ("allow_insecure", _parse_bool),
+            "AUTHSVC_METRICS_LISTEN": ("metrics_listen", str),
+            "AUTHSVC_LOG_LEVEL": ("log_level", str),
         }
         for variable, (name, convert) in converters.items():
             raw = environ.get(variable)
@@ -136,6 +175,17 @@ def mask_url_password(url: str) -> str:
         return url
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}"
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether a `HOST:PORT` listen address binds only the loopback interface (127.0.0.0/8, ::1)."""
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # "" (every interface) or a host name, which may resolve anywhere
 
 
 def _parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -19,11 +19,11 @@ def main() -> int:
     configure_logging(os.environ.get("AUTHSVC_LOG_LEVEL", "INFO"))
     try:
         settings = GatewaySettings.from_env(os.environ)
-    except SettingsError as exc:
+        logging.getLogger("authsvc.gateway").info("settings: %s", settings.describe())
+        asyncio.run(serve(settings))
+    except SettingsError as exc:  # also a TLS file that cannot be read at start-up
         print(f"rest_gateway: {exc}", file=sys.stderr)
         return 2
-    logging.getLogger("authsvc.gateway").info("settings: %s", settings.describe())
-    asyncio.run(serve(settings))
     return 0
 
 

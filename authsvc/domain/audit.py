@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from authsvc.domain.observe import notify
+
 audit_log = logging.getLogger("authsvc.audit")
 
 # The events, one per state change (and failed login, which operators watch for brute force).
@@ -43,7 +45,7 @@ def record(
     count: int | None = None,
     level: int = logging.INFO,
 ) -> None:
-    """Write one audit event."""
+    """Write one audit event, and report it to the bound observer (metrics count it)."""
     fields: dict[str, object] = {
         "event": event,
         "user_id": user_id,
@@ -54,3 +56,4 @@ def record(
     if count is not None:
         fields["count"] = count
     audit_log.log(level, event.replace("_", " "), extra=fields)
+    notify(event, 1 if count is None else count)

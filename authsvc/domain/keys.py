@@ -176,6 +176,16 @@ def load_or_create_keys(directory: Path, now: datetime) -> KeyRing:
     return KeyRing(keys)
 
 
+def check_keys(directory: Path) -> int:
+    """Read every key in `directory` without creating one; return how many (0 when there is none yet).
+    Raise KeyStoreError when the directory or a key cannot be read (health checks, `authsvc check`)."""
+    try:
+        keys = [_read_key(path) for path in _key_files(directory)]
+    except OSError as exc:
+        raise KeyStoreError(f"keys directory {directory} is not readable: {exc.strerror}") from exc
+    return len(keys)
+
+
 def add_key(directory: Path, now: datetime) -> SigningKey:
     """Create a new key that becomes the signing key at the next start (`authsvc keys rotate`)."""
     try:

@@ -7,6 +7,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from authsvc.domain.errors import ServiceUnavailable
+from authsvc.domain.observe import STORE_UNAVAILABLE, notify
 from authsvc.store import StoreUnavailable
 
 P = ParamSpec("P")
@@ -21,6 +22,7 @@ def reports_store_outage(method: Callable[P, Awaitable[R]]) -> Callable[P, Await
         try:
             return await method(*args, **kwargs)
         except StoreUnavailable as exc:
+            notify(STORE_UNAVAILABLE)
             raise ServiceUnavailable() from exc
 
     return wrapper

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import bcrypt
 
@@ -15,6 +17,7 @@ from authsvc.domain.errors import InvalidRequest, PasswordTooLong, WeakPassword
 
 MIN_PASSWORD_CHARACTERS = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt only reads 72 bytes; bcrypt 5 raises on longer input
+T = TypeVar("T")
 
 
 def check_new_password(password: str) -> bytes:
@@ -45,13 +48,26 @@ class PasswordHasher:
 
     def __init__(self, rounds: int, threads: int) -> None:
         self.rounds = rounds
+        self._threads = threads
+        self._submitted = 0  # hashes handed to the pool and not finished: running plus queued
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="authsvc-bcrypt")
         self._decoy: bytes | None = None
 
+    @property
+    def queue_depth(self) -> int:
+        """How many hashes wait for a free thread (the pool's backlog, a sign logins outrun the CPU)."""
+        return max(0, self._submitted - self._threads)
+
+    async def _run(self, function: Callable[[bytes, bytes], T], password: bytes, other: bytes) -> T:
+        self._submitted += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, function, password, other)
+        finally:
+            self._submitted -= 1
+
     async def hash(self, password: bytes) -> str:
-        loop = asyncio.get_running_loop()
         salt = bcrypt.gensalt(rounds=self.rounds)
-        hashed = await loop.run_in_executor(self._pool, bcrypt.hashpw, password, salt)
+        hashed = await self._run(bcrypt.hashpw, password, salt)
         return hashed.decode("ascii")
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
@@ -60,14 +76,13 @@ class PasswordHasher:
         Raise PasswordTooLong for input bcrypt cannot take, before any work.
         """
         encoded = _encode(password)
-        loop = asyncio.get_running_loop()
         if password_hash is None:
             if self._decoy is None:
                 self._decoy = (await self.hash(b"decoy password for unknown accounts")).encode("ascii")
-            await loop.run_in_executor(self._pool, bcrypt.checkpw, encoded, self._decoy)
+            await self._run(bcrypt.checkpw, encoded, self._decoy)
             return False
         expected = password_hash.encode("ascii")
-        computed = await loop.run_in_executor(self._pool, bcrypt.hashpw, encoded, expected)
+        computed = await self._run(bcrypt.hashpw, encoded, expected)
         return hmac.compare_digest(computed, expected)
 
     def needs_rehash(self, password_hash: str) -> bool:

@@ -17,11 +17,12 @@ from authsvc.gateway import errors
 from authsvc.gateway.account import add_account_routes
 from authsvc.gateway.errors import GatewayError
 from authsvc.gateway.metadata import REQUEST_ID_HEADER, metadata_of, request_id_of
+from authsvc.gateway.metrics import METRICS_PATH, GatewayMetrics
 from authsvc.gateway.openapi import build_document
 from authsvc.gateway.routes import Route, service_routes
 from authsvc.gateway.settings import GatewaySettings
 from authsvc.gateway.transcoding import message_to_json, request_from_http
-from authsvc.gateway.upstream import Upstream
+from authsvc.gateway.upstream import Upstream, channel_credentials
 
 MAX_BODY_BYTES = 64 * 1024
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -39,11 +40,22 @@ def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) 
     """The gateway application; its gRPC channel opens on start-up and closes on clean-up."""
     routes = service_routes() if routes is None else tuple(routes)
     # aiohttp refuses bodies of client_max_size bytes or more; the limit itself is still allowed.
-    app = web.Application(middlewares=[_error_middleware], client_max_size=MAX_BODY_BYTES + 1)
+    metrics = GatewayMetrics()
+    app = web.Application(
+        middlewares=[metrics.middleware(), _error_middleware], client_max_size=MAX_BODY_BYTES + 1
+    )
     document = build_document(routes)
+    # Read the TLS files now, so that a missing one fails the start, not the first request.
+    credentials = channel_credentials(settings) if settings.grpc_tls else None
 
     async def upstream_context(app: web.Application) -> Any:
-        upstream = Upstream(settings.grpc_target, routes, settings.deadline_seconds)
+        upstream = Upstream(
+            settings.grpc_target,
+            routes,
+            settings.deadline_seconds,
+            credentials,
+            settings.grpc_tls_server_name,
+        )
         app[UPSTREAM_KEY] = upstream
         yield
         await upstream.close()
@@ -54,6 +66,7 @@ def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) 
     app.router.add_get(HEALTH_PATH, _health)
     app.router.add_get(OPENAPI_PATH, _json_handler(document))
     add_account_routes(app)
+    app.router.add_get(METRICS_PATH, metrics.handle)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
 DEFAULT_GRPC_TARGET = "127.0.0.1:50051"
@@ -23,6 +24,24 @@ class GatewaySettings:
     http_port: int = 8080
     grpc_target: str = DEFAULT_GRPC_TARGET
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+    # TLS to the gRPC server: the CA that signed its certificate; a client pair for mutual TLS.
+    grpc_tls_ca_file: Path | None = None
+    grpc_tls_cert_file: Path | None = None
+    grpc_tls_key_file: Path | None = None
+    # The name to check the server certificate against, when it differs from the target's host.
+    grpc_tls_server_name: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
+            raise SettingsError(
+                "AUTHSVC_GRPC_TLS_CERT_FILE and AUTHSVC_GRPC_TLS_KEY_FILE must be set together"
+            )
+        if self.grpc_tls_cert_file is not None and self.grpc_tls_ca_file is None:
+            raise SettingsError("a client certificate (mutual TLS) needs AUTHSVC_GRPC_TLS_CA_FILE")
+
+    @property
+    def grpc_tls(self) -> bool:
+        return self.grpc_tls_ca_file is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
@@ -33,14 +52,24 @@ class GatewaySettings:
         host, port = _parse_listen(environ.get("AUTHSVC_HTTP_LISTEN") or DEFAULT_HTTP_LISTEN)
         target = (environ.get("AUTHSVC_GRPC_TARGET") or DEFAULT_GRPC_TARGET).strip()
         deadline = _parse_deadline(environ.get("AUTHSVC_GATEWAY_DEADLINE_SECONDS"))
-        return cls(http_host=host, http_port=port, grpc_target=target, deadline_seconds=deadline)
+        return cls(
+            http_host=host,
+            http_port=port,
+            grpc_target=target,
+            deadline_seconds=deadline,
+            grpc_tls_ca_file=_path(environ.get("AUTHSVC_GRPC_TLS_CA_FILE")),
+            grpc_tls_cert_file=_path(environ.get("AUTHSVC_GRPC_TLS_CERT_FILE")),
+            grpc_tls_key_file=_path(environ.get("AUTHSVC_GRPC_TLS_KEY_FILE")),
+            grpc_tls_server_name=(environ.get("AUTHSVC_GRPC_TLS_SERVER_NAME") or "").strip(),
+        )
 
     def describe(self) -> str:
         """One line for the start-up log; the gateway holds no secrets, so nothing is masked."""
         return (
             f"AUTHSVC_HTTP_LISTEN={self.http_host}:{self.http_port} "
             f"AUTHSVC_GRPC_TARGET={self.grpc_target} "
-            f"AUTHSVC_GATEWAY_DEADLINE_SECONDS={self.deadline_seconds:g}"
+            f"AUTHSVC_GATEWAY_DEADLINE_SECONDS={self.deadline_seconds:g} "
+            f"grpc_tls={'mutual' if self.grpc_tls_cert_file else 'on' if self.grpc_tls else 'off'}"
         )
 
 
@@ -50,6 +79,10 @@ def _parse_listen(value: str) -> tuple[str, int]:
         raise SettingsError(f"AUTHSVC_HTTP_LISTEN must be HOST:PORT, got {value!r}")
     # "[::1]:8080" names an IPv6 host; aiohttp wants it without the brackets.
     return host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104 (":8080" means every interface)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value.strip()) if value and value.strip() else None
 
 
 def _parse_deadline(value: str | None) -> float:

@@ -8,6 +8,7 @@ a second of its return, without restarting the gateway.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import grpc
 from google.protobuf.message import Message
@@ -15,6 +16,7 @@ from grpc_health.v1 import health_pb2
 
 from authsvc.gateway.errors import error_from_rpc
 from authsvc.gateway.routes import Route
+from authsvc.gateway.settings import GatewaySettings, SettingsError
 
 HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
 # Health probes (load balancers, orchestrators) wait a few seconds at most: answer within that.
@@ -35,8 +37,21 @@ Metadata = Sequence[tuple[str, str]]
 class Upstream:
     """Owns the channel and one multi-callable per route; `close()` must be awaited at shutdown."""
 
-    def __init__(self, target: str, routes: Sequence[Route], deadline_seconds: float) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=list(CHANNEL_OPTIONS))
+    def __init__(
+        self,
+        target: str,
+        routes: Sequence[Route],
+        deadline_seconds: float,
+        credentials: grpc.ChannelCredentials | None = None,
+        server_name: str = "",
+    ) -> None:
+        options: list[tuple[str, int | str]] = list(CHANNEL_OPTIONS)
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            if server_name:
+                options.append(("grpc.ssl_target_name_override", server_name))
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
         self._deadline = deadline_seconds
         self._callables: Mapping[str, grpc.aio.UnaryUnaryMultiCallable[Message, Message]] = {
             route.grpc_method: self._channel.unary_unary(
@@ -81,3 +96,24 @@ class Upstream:
 
     async def close(self) -> None:
         await self._channel.close(grace=None)
+
+
+def channel_credentials(settings: GatewaySettings) -> grpc.ChannelCredentials:
+    """TLS credentials from the configured PEM files. Raise SettingsError naming an unreadable file.
+
+    Read once at start-up: the gateway's long-lived channel keeps the files it started with.
+    """
+    assert settings.grpc_tls_ca_file is not None
+    root = _read(settings.grpc_tls_ca_file, "AUTHSVC_GRPC_TLS_CA_FILE")
+    key = _read(settings.grpc_tls_key_file, "AUTHSVC_GRPC_TLS_KEY_FILE")
+    chain = _read(settings.grpc_tls_cert_file, "AUTHSVC_GRPC_TLS_CERT_FILE")
+    return grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+
+
+def _read(path: Path | None, variable: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"{variable}={path} cannot be read: {exc.strerror}") from exc

@@ -10,6 +10,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
 import grpc
@@ -17,13 +18,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authsvc.clock import Clock, system_clock
-from authsvc.domain.keys import load_or_create_keys
+from authsvc.domain.keys import KeyStoreError, check_keys, load_or_create_keys
 from authsvc.domain.passwords import PasswordHasher
 from authsvc.domain.service import AuthService, TokenPolicy
 from authsvc.domain.sessions import SessionService
 from authsvc.domain.throttling import LoginThrottle, ThrottlePolicy
 from authsvc.domain.tokens import TokenCodec
-from authsvc.settings import Settings
+from authsvc.settings import Settings, is_loopback
 from authsvc.store import Store, StoreError
 from authsvc.store.migrate import is_migrated, migrate
 from authsvc.store.sql import SqlStore, open_store
@@ -32,6 +33,13 @@ from authsvc.store.throttle_redis import RedisAttemptStore
 from authsvc.transport.decoding import add_servicer
 from authsvc.transport.servicer import AuthServicer
 from authsvc.v1 import auth_pb2
+from authsvc.store.sql import open_store
+from authsvc.transport.metrics import ServerMetrics
+from authsvc.transport.metrics_http import MetricsListener, start_metrics_listener
+from authsvc.transport.observing import ObservingInterceptor
+from authsvc.transport.servicer import AuthServicer
+from authsvc.transport.tls import CertificateReloader, TlsError, TlsFiles
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +65,8 @@ HEALTH_INTERVAL_SECONDS = 2.0
 
 
 class StartupError(RuntimeError):
-    """The server cannot start: the schema is not migrated or the listen address cannot be bound."""
+    """The server cannot start: the schema is not migrated, a listen address cannot be bound, or the TLS
+    files cannot be used."""
 
 
 @dataclass
@@ -70,6 +79,15 @@ class RunningServer:
     health: HealthServicer
     attempts: AttemptStore | None = None
     _monitor: asyncio.Task[None] | None = field(default=None, repr=False)
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    tls: CertificateReloader | None = None
+    metrics_listener: MetricsListener | None = None
+
+    def reload_tls(self) -> None:
+        """Re-read the TLS files for the next handshakes (what SIGHUP does); connections open stay up.
+        Raise TlsError, keeping the old certificate, when the new files are unusable; no-op without TLS."""
+        if self.tls is not None:
+            self.tls.reload()
 
     @property
     def target(self) -> str:
@@ -87,6 +105,8 @@ class RunningServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
         await self.server.stop(grace)
+        if self.metrics_listener is not None:
+            await self.metrics_listener.stop()
         await self.store.close()
         if self.attempts is not None:
             await self.attempts.close()
@@ -139,6 +159,38 @@ async def _check_store(store: Store, servicer: HealthServicer, serving: bool | N
 async def _watch_store(store: Store, servicer: HealthServicer, interval: float, serving: bool) -> None:
     """Keep the health status in step with whether the store answers."""
     while True:
+async def _watch_store(
+    store: Store, servicer: HealthServicer, interval: float, keys_dir: Path, metrics: ServerMetrics
+) -> None:
+    """Keep the health status in step with whether the store answers and the signing keys are readable."""
+    serving: bool | None = None
+    while True:
+        try:
+            await store.ping()
+            healthy = True
+        except StoreError:
+            healthy = False
+            metrics.database_errors.labels("health_check").inc()
+        try:
+            if await asyncio.to_thread(check_keys, keys_dir) == 0:
+                raise KeyStoreError(f"keys directory {keys_dir} holds no signing key")
+        except KeyStoreError as exc:
+            if serving is not False:
+                log.warning("signing keys unreadable: %s", exc)
+            healthy = False
+        if healthy != serving:
+            serving = healthy
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if healthy
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await _set_health(servicer, status)
+            log.log(
+                logging.INFO if healthy else logging.WARNING,
+                "%s",
+                "store and keys usable" if healthy else "store or keys unusable: NOT_SERVING",
+            )
         await asyncio.sleep(interval)
         serving = await _check_store(store, servicer, serving)
 
@@ -155,6 +207,9 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
     )
     hasher = PasswordHasher(settings.bcrypt_rounds, settings.hash_threads)
     attempts = _open_attempt_store(settings, store)
+    metrics = ServerMetrics()
+    metrics.watch_bcrypt_queue(lambda: hasher.queue_depth)
+    metrics_listener: MetricsListener | None = None
     try:
         await hasher.warm_up()
         policy = TokenPolicy(
@@ -174,6 +229,7 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+            interceptors=[ObservingInterceptor(metrics)],
         )
         add_servicer(
             AuthServicer(service, sessions, settings.trusted_proxies), AUTH_SERVICE_DESCRIPTOR, server
@@ -188,14 +244,15 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
             ),
             server,
         )
-        try:
-            port = server.add_insecure_port(settings.grpc_listen)
-        except RuntimeError as exc:
-            raise StartupError(f"cannot listen on {settings.grpc_listen}") from exc
-        if port == 0:
-            raise StartupError(f"cannot listen on {settings.grpc_listen}")
+        port, reloader = _bind(server, settings)
         await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.start()
+        if settings.metrics_listen:
+            try:
+                metrics_listener = await start_metrics_listener(settings.metrics_listen, metrics)
+            except OSError as exc:
+                await server.stop(None)
+                raise StartupError(f"cannot listen for metrics on {settings.metrics_listen}") from exc
     except BaseException:
         await store.close()
         await attempts.close()
@@ -208,5 +265,48 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
     serving = await _check_store(store, health_servicer, None)
     running._monitor = asyncio.create_task(
         _watch_store(store, health_servicer, HEALTH_INTERVAL_SECONDS, serving)
+        server,
+        port,
+        settings.grpc_listen.rpartition(":")[0],
+        store,
+        hasher,
+        health_servicer,
+        metrics=metrics,
+        tls=reloader,
+        metrics_listener=metrics_listener,
+    )
+    running._monitor = asyncio.create_task(
+        _watch_store(store, health_servicer, HEALTH_INTERVAL_SECONDS, settings.signing_keys_dir, metrics)
     )
     return running
+
+
+def _bind(server: grpc.aio.Server, settings: Settings) -> tuple[int, CertificateReloader | None]:
+    """Add the gRPC port: TLS (mutual with a client CA) when configured, else plain text."""
+    listen = settings.grpc_listen
+    reloader: CertificateReloader | None = None
+    try:
+        if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+            files = TlsFiles(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
+            reloader = CertificateReloader(files)
+            port = server.add_secure_port(listen, reloader.credentials())
+        else:
+            if not is_loopback(listen):
+                log.warning(
+                    "serving gRPC in PLAIN TEXT on a non-loopback address (AUTHSVC_ALLOW_INSECURE=true): "
+                    "tokens and passwords cross the network unencrypted",
+                    extra={"grpc_listen": listen},
+                )
+            port = server.add_insecure_port(listen)
+    except TlsError as exc:
+        raise StartupError(str(exc)) from exc
+    except RuntimeError as exc:
+        raise StartupError(f"cannot listen on {listen}") from exc
+    if port == 0:
+        raise StartupError(f"cannot listen on {listen}")
+    if reloader is not None:
+        log.info(
+            "TLS on",
+            extra={"grpc_listen": listen, "subject": reloader.subject, "mutual_tls": reloader.mutual},
+        )
+    return port, reloader

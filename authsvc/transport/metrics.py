@@ -1,0 +1,110 @@
+"""The server's Prometheus metrics, in a registry of its own (two servers in one process never collide).
+
+RPC counts and latencies come from the observing interceptor; domain outcomes arrive through the domain's
+`Observer` interface (authsvc.domain.observe), named by the audit events. Throttled logins are counted
+from the answer's status (RESOURCE_EXHAUSTED on Login), since throttling refuses before any audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from authsvc.domain import audit
+from authsvc.domain.observe import STORE_UNAVAILABLE
+
+__all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
+
+LOGIN_RPC = "/authsvc.v1.AuthService/Login"
+# Logins last about a bcrypt check (a quarter second at cost 12); refreshes a few milliseconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# Audit event -> (metric, label) for the outcomes operators watch.
+_LOGIN_OUTCOMES = {audit.LOGIN: "success", audit.LOGIN_FAILED: "invalid_credentials"}
+_REFRESH_OUTCOMES = {
+    audit.REFRESH: "rotated",
+    audit.REFRESH_GRACE: "grace_replay",
+    audit.REUSE_DETECTED: "reuse_detected",
+}
+# Revocation reasons as the session rows record them (authsvc.domain.service and .sessions).
+_REVOKE_REASONS = {
+    audit.LOGOUT: "logout",
+    audit.LOGOUT_ALL: "logout_all",
+    audit.REUSE_DETECTED: "reuse_detected",
+    audit.SESSION_REVOKED: "revoked_by_user",
+}
+
+
+class ServerMetrics:
+    """Every metric of one server; implements the domain's `Observer`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "authsvc_grpc_requests",
+            "RPCs answered, by method and status code",
+            ["rpc", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "authsvc_grpc_request_duration_seconds",
+            "Time from the call reaching the handler to its answer, by method",
+            ["rpc"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.logins = Counter(
+            "authsvc_logins", "Login attempts by outcome", ["outcome"], registry=self.registry
+        )
+        self.refreshes = Counter(
+            "authsvc_refreshes", "Refresh attempts by outcome", ["outcome"], registry=self.registry
+        )
+        self.revoked = Counter(
+            "authsvc_sessions_revoked", "Sessions revoked, by reason", ["reason"], registry=self.registry
+        )
+        self.database_errors = Counter(
+            "authsvc_database_errors",
+            "Store operations that failed because the database was unreachable or timed out",
+            ["source"],
+            registry=self.registry,
+        )
+        self.bcrypt_queue = Gauge(
+            "authsvc_bcrypt_queue_depth",
+            "Password hashes waiting for a free bcrypt thread",
+            registry=self.registry,
+        )
+        # Every label value exists from the start at 0, so dashboards and alerts never see a gap.
+        for outcome in (*_LOGIN_OUTCOMES.values(), "throttled"):
+            self.logins.labels(outcome)
+        for outcome in _REFRESH_OUTCOMES.values():
+            self.refreshes.labels(outcome)
+        for reason in _REVOKE_REASONS.values():
+            self.revoked.labels(reason)
+        for source in ("rpc", "health_check"):
+            self.database_errors.labels(source)
+
+    def watch_bcrypt_queue(self, depth: Callable[[], int]) -> None:
+        self.bcrypt_queue.set_function(lambda: float(depth()))
+
+    def observe(self, event: str, count: int) -> None:
+        """The domain's Observer: count an audit event (or a store outage) into the outcome metrics."""
+        if event in _LOGIN_OUTCOMES:
+            self.logins.labels(_LOGIN_OUTCOMES[event]).inc(count)
+        if event in _REFRESH_OUTCOMES:
+            self.refreshes.labels(_REFRESH_OUTCOMES[event]).inc(count)
+        if event in _REVOKE_REASONS:
+            self.revoked.labels(_REVOKE_REASONS[event]).inc(count)
+        if event == STORE_UNAVAILABLE:
+            self.database_errors.labels("rpc").inc(count)
+
+    def observe_rpc(self, rpc: str, code: str, seconds: float) -> None:
+        self.requests.labels(rpc, code).inc()
+        self.latency.labels(rpc).observe(seconds)
+        if rpc == LOGIN_RPC and code == "RESOURCE_EXHAUSTED":
+            self.logins.labels("throttled").inc()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of this server's registry."""
+        return generate_latest(self.registry)

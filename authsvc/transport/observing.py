@@ -1,0 +1,90 @@
+"""One server interceptor for what operators see of each RPC: an access-log line, metrics, and the
+binding that lets the domain report its outcomes to this server's metrics.
+
+The access log is one JSON line per RPC on the `authsvc.access` logger: request id, RPC, status, duration
+and peer. It never holds a request or response body, so no token, password or email reaches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from authsvc.domain.observe import observed_by
+from authsvc.transport.client_info import request_id
+from authsvc.transport.metrics import ServerMetrics
+
+access_log = logging.getLogger("authsvc.access")
+
+Context = grpc.aio.ServicerContext[Any, Any]
+Behavior = Callable[[Any, Context], Awaitable[Any]]
+
+
+if TYPE_CHECKING:  # grpc-stubs makes the class generic; at run time it is not subscriptable
+    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    _Interceptor = grpc.aio.ServerInterceptor
+
+
+class ObservingInterceptor(_Interceptor):
+    """Wraps every unary-unary handler (all of AuthService, and Health/Check); streams pass untouched."""
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        rpc = handler_call_details.method
+        # grpc-stubs types the sync behaviour; on a grpc.aio server it is a coroutine function.
+        wrapped = self._wrap(rpc, handler.unary_unary)  # type: ignore[arg-type]
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap(self, rpc: str, behavior: Behavior) -> Behavior:
+        metrics = self._metrics
+
+        async def observed(request: Any, context: Context) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                with observed_by(metrics):
+                    response = await behavior(request, context)
+                code = context.code() or grpc.StatusCode.OK
+                return response
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                metrics.observe_rpc(rpc, code.name, elapsed)
+                _log_access(rpc, code, elapsed, context)
+
+        return observed
+
+
+def _log_access(rpc: str, code: grpc.StatusCode, seconds: float, context: Context) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    access_log.info(
+        "rpc",
+        extra={
+            "request_id": request_id(context.invocation_metadata()),
+            "rpc": rpc,
+            "status": code.name,
+            "duration_ms": round(seconds * 1000, 3),
+            "peer": context.peer(),
+        },
+    )
