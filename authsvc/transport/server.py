@@ -31,15 +31,12 @@ from authsvc.store.sql import SqlStore, open_store
 from authsvc.store.throttle import AttemptStore, SqlAttemptStore
 from authsvc.store.throttle_redis import RedisAttemptStore
 from authsvc.transport.decoding import add_servicer
-from authsvc.transport.servicer import AuthServicer
-from authsvc.v1 import auth_pb2
-from authsvc.store.sql import open_store
 from authsvc.transport.metrics import ServerMetrics
 from authsvc.transport.metrics_http import MetricsListener, start_metrics_listener
 from authsvc.transport.observing import ObservingInterceptor
 from authsvc.transport.servicer import AuthServicer
 from authsvc.transport.tls import CertificateReloader, TlsError, TlsFiles
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from authsvc.v1 import auth_pb2
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +133,25 @@ async def _set_health(servicer: HealthServicer, status: int) -> None:
         await servicer.set(name, status)
 
 
-async def _check_store(store: Store, servicer: HealthServicer, serving: bool | None) -> bool:
-    """Ping the store once; publish the health status when it changed. Return whether it answered."""
+async def _check_health(
+    store: Store, keys_dir: Path, metrics: ServerMetrics, servicer: HealthServicer, serving: bool | None
+) -> bool:
+    """Ping the store and read the signing keys once; publish the health status when it changed.
+
+    Return whether both are usable.
+    """
+    healthy = True
     try:
         await store.ping()
-        healthy = True
     except StoreError:
+        healthy = False
+        metrics.database_errors.labels("health_check").inc()
+    try:
+        if await asyncio.to_thread(check_keys, keys_dir) == 0:
+            raise KeyStoreError(f"keys directory {keys_dir} holds no signing key")
+    except KeyStoreError as exc:
+        if serving is not False:
+            log.warning("signing keys unreadable: %s", exc)
         healthy = False
     if healthy != serving:
         status = (
@@ -150,49 +160,19 @@ async def _check_store(store: Store, servicer: HealthServicer, serving: bool | N
         await _set_health(servicer, status)
         log.log(
             logging.INFO if healthy else logging.WARNING,
-            "store %s",
-            "reachable" if healthy else "unreachable",
+            "%s",
+            "store and keys usable" if healthy else "store or keys unusable: NOT_SERVING",
         )
     return healthy
 
 
-async def _watch_store(store: Store, servicer: HealthServicer, interval: float, serving: bool) -> None:
-    """Keep the health status in step with whether the store answers."""
-    while True:
-async def _watch_store(
-    store: Store, servicer: HealthServicer, interval: float, keys_dir: Path, metrics: ServerMetrics
+async def _watch_health(
+    store: Store, keys_dir: Path, metrics: ServerMetrics, servicer: HealthServicer, serving: bool
 ) -> None:
-    """Keep the health status in step with whether the store answers and the signing keys are readable."""
-    serving: bool | None = None
+    """Keep the health status in step with the store and the signing keys."""
     while True:
-        try:
-            await store.ping()
-            healthy = True
-        except StoreError:
-            healthy = False
-            metrics.database_errors.labels("health_check").inc()
-        try:
-            if await asyncio.to_thread(check_keys, keys_dir) == 0:
-                raise KeyStoreError(f"keys directory {keys_dir} holds no signing key")
-        except KeyStoreError as exc:
-            if serving is not False:
-                log.warning("signing keys unreadable: %s", exc)
-            healthy = False
-        if healthy != serving:
-            serving = healthy
-            status = (
-                health_pb2.HealthCheckResponse.SERVING
-                if healthy
-                else health_pb2.HealthCheckResponse.NOT_SERVING
-            )
-            await _set_health(servicer, status)
-            log.log(
-                logging.INFO if healthy else logging.WARNING,
-                "%s",
-                "store and keys usable" if healthy else "store or keys unusable: NOT_SERVING",
-            )
-        await asyncio.sleep(interval)
-        serving = await _check_store(store, servicer, serving)
+        await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+        serving = await _check_health(store, keys_dir, metrics, servicer, serving)
 
 
 async def start_server(settings: Settings, clock: Clock = system_clock) -> RunningServer:
@@ -259,25 +239,21 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         hasher.close()
         raise
     running = RunningServer(
-        server, port, settings.grpc_listen.rpartition(":")[0], store, hasher, health_servicer, attempts
-    )
-    # The first check runs before start_server returns, so a started server already reports its health.
-    serving = await _check_store(store, health_servicer, None)
-    running._monitor = asyncio.create_task(
-        _watch_store(store, health_servicer, HEALTH_INTERVAL_SECONDS, serving)
         server,
         port,
         settings.grpc_listen.rpartition(":")[0],
         store,
         hasher,
         health_servicer,
+        attempts,
         metrics=metrics,
         tls=reloader,
         metrics_listener=metrics_listener,
     )
-    running._monitor = asyncio.create_task(
-        _watch_store(store, health_servicer, HEALTH_INTERVAL_SECONDS, settings.signing_keys_dir, metrics)
-    )
+    # The first check runs before start_server returns, so a started server already reports its health.
+    keys_dir = settings.signing_keys_dir
+    serving = await _check_health(store, keys_dir, metrics, health_servicer, None)
+    running._monitor = asyncio.create_task(_watch_health(store, keys_dir, metrics, health_servicer, serving))
     return running
 
 
