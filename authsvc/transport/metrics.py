@@ -14,15 +14,19 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from authsvc.domain import audit
 from authsvc.domain.observe import STORE_UNAVAILABLE
+from authsvc.domain.throttling import LOGIN_THROTTLED
 
 __all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
 
-LOGIN_RPC = "/authsvc.v1.AuthService/Login"
 # Logins last about a bcrypt check (a quarter second at cost 12); refreshes a few milliseconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # Audit event -> (metric, label) for the outcomes operators watch.
-_LOGIN_OUTCOMES = {audit.LOGIN: "success", audit.LOGIN_FAILED: "invalid_credentials"}
+_LOGIN_OUTCOMES = {
+    audit.LOGIN: "success",
+    audit.LOGIN_FAILED: "invalid_credentials",
+    LOGIN_THROTTLED: "throttled",
+}
 _REFRESH_OUTCOMES = {
     audit.REFRESH: "rotated",
     audit.REFRESH_GRACE: "grace_replay",
@@ -76,7 +80,7 @@ class ServerMetrics:
             registry=self.registry,
         )
         # Every label value exists from the start at 0, so dashboards and alerts never see a gap.
-        for outcome in (*_LOGIN_OUTCOMES.values(), "throttled"):
+        for outcome in _LOGIN_OUTCOMES.values():
             self.logins.labels(outcome)
         for outcome in _REFRESH_OUTCOMES.values():
             self.refreshes.labels(outcome)
@@ -102,8 +106,6 @@ class ServerMetrics:
     def observe_rpc(self, rpc: str, code: str, seconds: float) -> None:
         self.requests.labels(rpc, code).inc()
         self.latency.labels(rpc).observe(seconds)
-        if rpc == LOGIN_RPC and code == "RESOURCE_EXHAUSTED":
-            self.logins.labels("throttled").inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this server's registry."""

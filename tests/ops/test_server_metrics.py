@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from authsvc.transport.metrics import LOGIN_RPC, ServerMetrics
 from authsvc.transport.server import start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD, make_settings
@@ -82,16 +80,20 @@ async def test_logout_all_counts_every_session_it_revoked(auth_server, register,
     assert value(samples, "authsvc_sessions_revoked_total", reason="logout_all") == 3
 
 
-def test_a_login_answered_resource_exhausted_counts_as_throttled():
-    """Login throttling lands in another branch; until then the interceptor's report is made by hand."""
-    metrics = ServerMetrics()
-    metrics.observe_rpc(LOGIN_RPC, "RESOURCE_EXHAUSTED", 0.001)
-    samples = {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(metrics.render().decode())
-        for sample in family.samples
-    }
+@pytest.mark.parametrize(
+    "server_settings", [{"metrics_listen": "127.0.0.1:0", "login_max_failures_per_account": 2}], indirect=True
+)
+async def test_a_throttled_login_counts_as_throttled(auth_server, register, login):
+    await register()
+    for _ in range(2):
+        await expect_error(
+            login(password="wrong password"), grpc.StatusCode.UNAUTHENTICATED, "INVALID_CREDENTIALS"
+        )
+    await expect_error(login(), grpc.StatusCode.RESOURCE_EXHAUSTED, "THROTTLED")
+    samples = await scrape(metrics_url(auth_server))
+    assert value(samples, "authsvc_logins_total", outcome="invalid_credentials") == 2
     assert value(samples, "authsvc_logins_total", outcome="throttled") == 1
+    assert value(samples, "authsvc_logins_total", outcome="success") == 0
 
 
 async def test_two_servers_in_one_process_count_apart(tmp_path, clock):
