@@ -59,12 +59,16 @@ async def _sessions(store: SqlStore, codec: TokenCodec, user_id: str, count: int
             user_id=user_id, session_id=sid, generation=0, issued_at=now, expires_at=expires
         )
         pairs.append((sid, token))
-    await asyncio.gather(
-        *(
-            store.create_session(NewSession(sid, user_id, token_hash(t), now, expires, "bench", "127.0.0.1"))
-            for sid, t in pairs
+    # In slices: a pool of a few connections would time out callers queued behind thousands of inserts.
+    for start in range(0, len(pairs), 64):
+        await asyncio.gather(
+            *(
+                store.create_session(
+                    NewSession(sid, user_id, token_hash(t), now, expires, "bench", "127.0.0.1")
+                )
+                for sid, t in pairs[start : start + 64]
+            )
         )
-    )
     return pairs
 
 

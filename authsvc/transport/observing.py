@@ -35,6 +35,8 @@ class ObservingInterceptor(_Interceptor):
 
     def __init__(self, metrics: ServerMetrics) -> None:
         self._metrics = metrics
+        # The registered handlers never change: wrap each once, not on every call.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]] = {}
 
     async def intercept_service(
         self,
@@ -45,13 +47,18 @@ class ObservingInterceptor(_Interceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         rpc = handler_call_details.method
+        cached = self._wrapped.get(rpc)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
         # grpc-stubs types the sync behaviour; on a grpc.aio server it is a coroutine function.
         wrapped = self._wrap(rpc, handler.unary_unary)  # type: ignore[arg-type]
-        return grpc.unary_unary_rpc_method_handler(
+        observed = grpc.unary_unary_rpc_method_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._wrapped[rpc] = (handler, observed)
+        return observed
 
     def _wrap(self, rpc: str, behavior: Behavior) -> Behavior:
         metrics = self._metrics
