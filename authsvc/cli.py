@@ -13,12 +13,17 @@ from datetime import timedelta
 
 from authsvc.clock import Clock, system_clock
 from authsvc.domain.keys import KeyStoreError, add_key, prune_keys
-from authsvc.domain.retention import DEFAULT_BATCH_SIZE, delete_sessions_ended_before
+from authsvc.domain.retention import (
+    DEFAULT_BATCH_SIZE,
+    delete_ended_throttle_windows,
+    delete_sessions_ended_before,
+)
 from authsvc.logs import configure_logging
 from authsvc.settings import Settings, SettingsError
 from authsvc.store import StoreError
 from authsvc.store.migrate import is_migrated, migrate
 from authsvc.store.sql import open_store
+from authsvc.store.throttle import SqlAttemptStore
 from authsvc.transport.preflight import preflight
 from authsvc.transport.server import RunningServer, StartupError, start_server
 from authsvc.transport.tls import TlsError
@@ -82,9 +87,11 @@ async def _prune_sessions(settings: Settings, older_than: timedelta, batch_size:
     store = await open_store(settings.database_url, timeout_seconds=settings.db_timeout_seconds)
     try:
         deleted = await delete_sessions_ended_before(store, cutoff, batch_size)
+        windows = await delete_ended_throttle_windows(SqlAttemptStore(store.runner), clock(), batch_size)
     finally:
         await store.close()
     print(f"deleted {deleted} sessions that expired or were revoked before {cutoff.isoformat()}")
+    print(f"deleted {windows} login throttling counters whose window had ended")
 
 
 def _rotate_keys(settings: Settings, clock: Clock) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
+import grpc
 import pytest
 
 from authsvc.cli import parse_duration
@@ -65,7 +66,8 @@ async def test_prune_deletes_sessions_that_ended_before_the_cutoff_and_keeps_the
     )
     assert code == 0
     cutoff = auth_server.clock.now - timedelta(minutes=30)
-    assert out.strip() == f"deleted 3 sessions that expired or were revoked before {cutoff.isoformat()}"
+    sessions_line = out.splitlines()[0]
+    assert sessions_line == f"deleted 3 sessions that expired or were revoked before {cutoff.isoformat()}"
 
     store = auth_server.running.store
     for gone in (revoked_long_ago, expired_a, expired_b):
@@ -97,3 +99,21 @@ async def test_prune_refuses_a_malformed_age(auth_server, monkeypatch, capsys):
         )
     assert exited.value.code == 2
     assert "is not a duration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("server_settings", [{"login_window_seconds": 300}], indirect=True)
+async def test_prune_deletes_login_throttling_counters_whose_window_ended(
+    auth_server, register, login, monkeypatch, capsys
+):
+    await register()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await login(password="wrong password")  # leaves a counter for the account and one for the address
+    _, early = await run_cli(
+        monkeypatch, capsys, auth_server.settings, auth_server.clock, "prune", "--older-than", "30d"
+    )
+    auth_server.clock.advance(301)
+    _, late = await run_cli(
+        monkeypatch, capsys, auth_server.settings, auth_server.clock, "prune", "--older-than", "30d"
+    )
+    assert early.splitlines()[1] == "deleted 0 login throttling counters whose window had ended"
+    assert late.splitlines()[1] == "deleted 2 login throttling counters whose window had ended"

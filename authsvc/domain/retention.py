@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from authsvc.store import SessionStore
+from authsvc.store.throttle import SqlAttemptStore
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -26,6 +27,20 @@ async def delete_sessions_ended_before(
     total = 0
     while True:
         deleted = await store.delete_sessions_before(cutoff, batch_size)
+        total += deleted
+        if deleted < batch_size:
+            return total
+
+
+async def delete_ended_throttle_windows(
+    attempts: SqlAttemptStore, now: datetime, batch_size: int = DEFAULT_BATCH_SIZE
+) -> int:
+    """Delete the login-throttling counters whose window has ended, in batches; return how many."""
+    if batch_size <= 0:
+        raise ValueError("batch_size must be positive")
+    total = 0
+    while True:
+        deleted = await attempts.delete_ended_windows(now, batch_size)
         total += deleted
         if deleted < batch_size:
             return total

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, case, delete, update
+from sqlalchemy import Connection, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from authsvc.store.runners import Runner
@@ -109,6 +109,16 @@ def _delete_attempts(connection: Connection, key: str) -> None:
     connection.execute(delete(login_attempts).where(login_attempts.c.subject == key))
 
 
+def _delete_ended_windows(connection: Connection, now: datetime, batch_size: int) -> int:
+    ended = (
+        select(login_attempts.c.subject)
+        .where(login_attempts.c.window_ends_at <= now)
+        .limit(batch_size)
+        .scalar_subquery()
+    )
+    return int(connection.execute(delete(login_attempts).where(login_attempts.c.subject.in_(ended))).rowcount)
+
+
 class SqlAttemptStore:
     """`AttemptStore` in the service's database, on the store's own runner (one transaction per call)."""
 
@@ -125,6 +135,11 @@ class SqlAttemptStore:
 
     async def delete_attempts(self, key: str) -> None:
         await self._runner.run(partial(_delete_attempts, key=key))
+
+    async def delete_ended_windows(self, now: datetime, batch_size: int) -> int:
+        """Delete up to `batch_size` counters whose window ended by `now` (they count nothing any more:
+        every email or address ever tried leaves one); return how many."""
+        return await self._runner.run(partial(_delete_ended_windows, now=now, batch_size=batch_size))
 
     async def close(self) -> None:
         """Nothing to do: the runner belongs to the store, which closes it."""
