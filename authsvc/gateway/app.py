@@ -38,7 +38,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) -> web.Application:
     """The gateway application; its gRPC channel opens on start-up and closes on clean-up."""
-    routes = service_routes() if routes is None else tuple(routes)
+    routes = service_routes(include_internal=settings.expose_internal) if routes is None else tuple(routes)
     # aiohttp refuses bodies of client_max_size bytes or more; the limit itself is still allowed.
     metrics = GatewayMetrics()
     app = web.Application(

@@ -66,16 +66,21 @@ class Route:
         return cast(Descriptor, self.response_class.DESCRIPTOR)
 
 
-def service_routes(service: ServiceDescriptor | None = None) -> tuple[Route, ...]:
+def service_routes(
+    service: ServiceDescriptor | None = None, *, include_internal: bool = False
+) -> tuple[Route, ...]:
     """Every route of `service` (authsvc.v1.AuthService by default), additional bindings included.
 
-    RPCs without a `google.api.http` rule get no route. Raises RouteError on a rule it cannot serve.
+    RPCs without a `google.api.http` rule get no route, and neither do those marked
+    `(authsvc.v1.internal)` unless `include_internal`. Raises RouteError on a rule it cannot serve.
     """
     service = service or auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
     routes: list[Route] = []
     for method in service.methods:
         options = method.GetOptions()
         if not options.HasExtension(_HTTP_RULE):
+            continue
+        if options.Extensions[options_pb2.internal] and not include_internal:
             continue
         rule = options.Extensions[_HTTP_RULE]
         for binding in (rule, *rule.additional_bindings):

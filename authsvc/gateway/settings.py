@@ -30,6 +30,9 @@ class GatewaySettings:
     grpc_tls_key_file: Path | None = None
     # The name to check the server certificate against, when it differs from the target's host.
     grpc_tls_server_name: str = ""
+    # Route the RPCs marked `(authsvc.v1.internal)` too (Introspect): only on a sidecar that internal
+    # services alone can reach.
+    expose_internal: bool = False
 
     def __post_init__(self) -> None:
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
@@ -61,6 +64,9 @@ class GatewaySettings:
             grpc_tls_cert_file=_path(environ.get("AUTHSVC_GRPC_TLS_CERT_FILE")),
             grpc_tls_key_file=_path(environ.get("AUTHSVC_GRPC_TLS_KEY_FILE")),
             grpc_tls_server_name=(environ.get("AUTHSVC_GRPC_TLS_SERVER_NAME") or "").strip(),
+            expose_internal=_parse_flag(
+                environ.get("AUTHSVC_GATEWAY_EXPOSE_INTERNAL"), "AUTHSVC_GATEWAY_EXPOSE_INTERNAL"
+            ),
         )
 
     def describe(self) -> str:
@@ -95,3 +101,12 @@ def _parse_deadline(value: str | None) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise SettingsError(f"AUTHSVC_GATEWAY_DEADLINE_SECONDS must be positive, got {value!r}")
     return seconds
+
+
+def _parse_flag(value: str | None, variable: str) -> bool:
+    text = (value or "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{variable}={value!r} is not valid: expected true or false")

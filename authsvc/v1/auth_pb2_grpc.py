@@ -144,7 +144,7 @@ class AuthServiceServicer:
         access token whose signature, type and expiry hold and whose session is live at this moment.
         Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
         caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
-        internal gRPC port only. Deliberately not routed by the REST gateway.
+        internal gRPC port only. Marked internal: the REST gateway routes it only when told to.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -19,10 +19,14 @@ GatewayFactory = Callable[[str], AbstractAsyncContextManager[RunningGateway]]
 
 @asynccontextmanager
 async def running_gateway(
-    target: str, deadline: float = TEST_DEADLINE_SECONDS
+    target: str, deadline: float = TEST_DEADLINE_SECONDS, *, expose_internal: bool = False
 ) -> AsyncIterator[RunningGateway]:
     settings = GatewaySettings(
-        http_host="127.0.0.1", http_port=0, grpc_target=target, deadline_seconds=deadline
+        http_host="127.0.0.1",
+        http_port=0,
+        grpc_target=target,
+        deadline_seconds=deadline,
+        expose_internal=expose_internal,
     )
     gateway = await start_gateway(settings)
     try:

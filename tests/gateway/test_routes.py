@@ -52,9 +52,11 @@ def test_method_options_give_the_success_status_and_the_bearer_rule() -> None:
     ]
 
 
-def test_an_rpc_without_an_http_rule_gets_no_route() -> None:
-    # Introspect is for internal services on the gRPC port only (auth.proto says so).
+def test_an_internal_rpc_gets_a_route_only_when_asked() -> None:
+    # Introspect is marked (authsvc.v1.internal): for internal services, not for HTTP clients.
     assert "Introspect" not in {route.rpc_name for route in service_routes()}
+    (introspect,) = [r for r in service_routes(include_internal=True) if r.rpc_name == "Introspect"]
+    assert (introspect.http_method, introspect.template) == ("POST", "/api/v1/auth/introspect")
 
 
 @pytest.mark.parametrize(

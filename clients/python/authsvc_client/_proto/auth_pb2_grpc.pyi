@@ -58,7 +58,7 @@ class AuthServiceStub:
     access token whose signature, type and expiry hold and whose session is live at this moment.
     Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
     caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
-    internal gRPC port only. Deliberately not routed by the REST gateway.
+    internal gRPC port only. Marked internal: the REST gateway routes it only when told to.
     """
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.JsonWebKeySet]
     """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
@@ -95,7 +95,7 @@ class AuthServiceAsyncStub(AuthServiceStub):
     access token whose signature, type and expiry hold and whose session is live at this moment.
     Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
     caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
-    internal gRPC port only. Deliberately not routed by the REST gateway.
+    internal gRPC port only. Marked internal: the REST gateway routes it only when told to.
     """
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.JsonWebKeySet]  # type: ignore[assignment]
     """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
@@ -177,7 +177,7 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         access token whose signature, type and expiry hold and whose session is live at this moment.
         Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
         caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
-        internal gRPC port only. Deliberately not routed by the REST gateway.
+        internal gRPC port only. Marked internal: the REST gateway routes it only when told to.
         """
 
     @_abc_1.abstractmethod

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthsvc/v1/options.proto\x12\nauthsvc.v1\x1a google/protobuf/descriptor.proto:9\n\x0frequires_bearer\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x08:=\n\x13http_success_status\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthsvc/v1/options.proto\x12\nauthsvc.v1\x1a google/protobuf/descriptor.proto:9\n\x0frequires_bearer\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x08:=\n\x13http_success_status\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x05:2\n\x08internal\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

@@ -12,9 +12,14 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 REQUIRES_BEARER_FIELD_NUMBER: _builtins.int
 HTTP_SUCCESS_STATUS_FIELD_NUMBER: _builtins.int
+INTERNAL_FIELD_NUMBER: _builtins.int
 requires_bearer: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """The RPC authenticates its caller with `authorization: Bearer <access token>` metadata. Through the
 gateway, a request with no Authorization header at all is answered 403 {"detail": "Not authenticated"}.
 """
 http_success_status: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.int]
 """HTTP status of a successful answer through the gateway; 0 means 200."""
+internal: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""The RPC is for internal services: the gateway serves its route only when configured to
+(AUTHSVC_GATEWAY_EXPOSE_INTERNAL=true); otherwise it answers 404 like any unknown path.
+"""
