@@ -1,8 +1,9 @@
 """Drop the partial index of live sessions.
 
 Revoking a session moves its row out of that index, so the UPDATE that revokes 10,000 sessions spent
-most of its time maintaining it (SQLite, measured directly: 33 ms with it, 10-13 ms without). The plain index on user_id serves the same
-lookups, reading a user's revoked rows too, which `authsvc prune` keeps few.
+most of its time maintaining it (SQLite, measured directly: 33 ms with it, 10-13 ms without). The
+plain index on user_id serves the same lookups, reading a user's revoked rows too, which `authsvc prune`
+keeps few.
 
 Revision ID: 0003
 Revises: 0002
