@@ -101,7 +101,7 @@ def require_browser(path: Path, ci: bool) -> None:
     """Skip when the browser is missing, except in CI, where a missing browser fails the test."""
     if path.exists():
         return
-    message = f"{path} is missing: apt-get install chromium (.ci/run does)"
+    message = f"{path} is missing: apt-get install chromium (make test does so as root)"
     if ci:
         pytest.fail(message)
     pytest.skip(message)
