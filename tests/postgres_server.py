@@ -12,10 +12,11 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.ports import free_port
 
 COMMAND_SECONDS = 60
 
@@ -34,12 +35,6 @@ def _bin_dir() -> Path:
     raise PostgresNotInstalled("initdb not found (looked in /usr/lib/postgresql/*/bin and PATH)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class TemporaryPostgres:
     """One PostgreSQL server in a temporary folder. `create` runs initdb; then start/stop at will."""
 
@@ -48,7 +43,7 @@ class TemporaryPostgres:
         self._as_root = os.geteuid() == 0
         self.folder = Path(tempfile.mkdtemp(prefix="authsvc-pg-"))
         self.data = self.folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         if self._as_root:
             owner = pwd.getpwnam("postgres")
             os.chown(self.folder, owner.pw_uid, owner.pw_gid)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,32 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.ports import free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+
+def wait_serving(target: str, process: subprocess.Popen[bytes], log_path: Path, seconds: float = 60) -> None:
+    """Poll the health service of the `authsvc serve` at `target` until it says SERVING.
+
+    Raise AssertionError, with the end of its log, when the process exits or `seconds` pass first.
+    """
+    deadline = time.monotonic() + seconds
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"authsvc serve exited with {process.returncode}: {_tail(log_path)}")
+            try:
+                answer = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.05)
+    raise AssertionError(f"authsvc serve not SERVING after {seconds:g} s: {_tail(log_path)}")
+
+
+def _tail(log_path: Path) -> str:
+    return log_path.read_text()[-2000:] if log_path.exists() else "(no log)"
 
 
 @dataclass
@@ -55,18 +74,10 @@ def start_server_process(data_dir: Path, log_path: Path, **settings: str) -> Ser
             [sys.executable, "-m", "authsvc.cli", "serve"], stdout=log, stderr=subprocess.STDOUT, env=env
         )
     server = ServerProcess(process, target, log_path)
-    deadline = time.monotonic() + 60
-    with grpc.insecure_channel(target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"authsvc serve exited with {process.returncode}: {log_path.read_text()}")
-            try:
-                answer = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                    return server
-            except grpc.RpcError:
-                pass
-            time.sleep(0.05)
-    server.kill()
-    raise RuntimeError(f"authsvc serve did not become healthy: {log_path.read_text()}")
+    try:
+        wait_serving(target, process, log_path)
+    except AssertionError:
+        if process.poll() is None:
+            server.kill()
+        raise
+    return server

@@ -4,7 +4,6 @@ counters, and a scripted fake AuthService for what the real one cannot be made t
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -67,12 +66,6 @@ class SyncCallCounter(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-ar
     def intercept_unary_unary(self, continuation, client_call_details, request):
         self.calls[client_call_details.method.rsplit("/", 1)[-1]] += 1
         return continuation(client_call_details, request)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.clients.conftest import PASSWORD, ThreadedClient, free_port, start_fake
+from tests.clients.conftest import PASSWORD, ThreadedClient, start_fake
+from tests.ports import free_port
 
 
 async def test_a_call_with_no_answer_fails_at_the_client_default_deadline():

@@ -15,7 +15,8 @@ import grpc
 import pytest
 from authsvc_client import AuthClient, DeadlineExceeded, Unavailable
 
-from tests.clients.conftest import PASSWORD, free_port
+from tests.clients.conftest import PASSWORD
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "clients" / "examples"

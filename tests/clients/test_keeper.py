@@ -18,7 +18,8 @@ from authsvc_client import (
     Unavailable,
 )
 
-from tests.clients.conftest import PASSWORD, CallCounter, SyncCallCounter, free_port
+from tests.clients.conftest import PASSWORD, CallCounter, SyncCallCounter
+from tests.ports import free_port
 
 
 def held(keeper: AsyncTokenKeeper | TokenKeeper) -> TokenPair:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,21 +14,16 @@ import aiohttp
 import pytest
 
 from tests.conftest import ServerHandle
+from tests.ports import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rest_gateway.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_the_script_serves_and_stops_cleanly_on_a_signal(
     auth_server: ServerHandle, http: aiohttp.ClientSession, signum: signal.Signals
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "AUTHSVC_HTTP_LISTEN": f"127.0.0.1:{port}",

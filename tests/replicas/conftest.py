@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests import databases
+from tests.ports import free_port
+from tests.server_process import wait_serving
 
 START_SECONDS = 30
 
@@ -30,33 +28,8 @@ class Replica:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _authsvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "authsvc.cli", *args]
-
-
-def _wait_serving(replica: Replica) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    with grpc.insecure_channel(replica.target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if replica.process.poll() is not None:
-                raise AssertionError(f"{replica.name} exited: {replica.log.read_text()[-2000:]}")
-            try:
-                answer = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise AssertionError(
-        f"{replica.name} not serving after {START_SECONDS}s: {replica.log.read_text()[-2000:]}"
-    )
 
 
 def _stop(replica: Replica) -> None:
@@ -90,7 +63,7 @@ def deployment(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
     try:
         subprocess.run(_authsvc("migrate"), env=environment, check=True, capture_output=True, timeout=60)
         for name in ("a", "b"):
-            target = f"127.0.0.1:{_free_port()}"
+            target = f"127.0.0.1:{free_port()}"
             log = folder / f"{name}.log"
             with log.open("wb") as output:
                 process = subprocess.Popen(
@@ -105,7 +78,7 @@ def deployment(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
                 )
             started.append(Replica(name, target, process, log))
         for replica in started:
-            _wait_serving(replica)
+            wait_serving(replica.target, replica.process, replica.log, START_SECONDS)
         yield Deployment(started, database)
     finally:
         for replica in started:

@@ -18,7 +18,7 @@ from authsvc.settings import Settings
 from authsvc.transport.server import start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD, ManualClock
-from tests.server_process import free_port
+from tests.ports import free_port
 from tests.status import expect_error
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
