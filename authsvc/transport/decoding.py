@@ -3,7 +3,8 @@
 grpcio's default decoding runs `Message.FromString` outside the handler: a corrupt message, or invalid
 UTF-8 in a string field, then answers UNKNOWN and logs a traceback. Here every unary method of the
 service descriptor gets a handler that receives the raw bytes and parses them itself, answering
-INVALID_ARGUMENT (reason INVALID_REQUEST) when they are not a valid message. Handlers are built from
+INVALID_ARGUMENT (reason INVALID_REQUEST) when they are not a valid message, and turns whatever the
+servicer raises into a status (errors.status_for_exception: the one place). Handlers are built from
 the descriptor, so RPCs added to the proto are covered without touching this module; one the servicer
 does not implement answers UNIMPLEMENTED.
 """
@@ -11,7 +12,6 @@ does not implement answers UNIMPLEMENTED.
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,9 +20,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from authsvc.transport.errors import Context, rich_status
-
-log = logging.getLogger(__name__)
+from authsvc.transport.errors import Context, rich_status, status_for_exception
 
 Behaviour = Callable[[Message, Context], Awaitable[Message] | Message]
 RawHandler = Callable[[bytes, Context], Awaitable[Message]]
@@ -51,12 +49,8 @@ def _decoding(method: MethodDescriptor, behaviour: Behaviour) -> RawHandler:
             return await answer if inspect.isawaitable(answer) else answer
         except grpc.aio.AbortError:
             raise
-        except NotImplementedError:
-            status = rich_status(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented", "UNIMPLEMENTED")
-        except Exception:
-            # Handlers map their own errors (errors.maps_errors); this only catches one that forgot to.
-            log.exception("unexpected error in %s", method.full_name)
-            status = rich_status(grpc.StatusCode.INTERNAL, "Internal error", "INTERNAL")
+        except Exception as exc:
+            status = status_for_exception(exc, method.full_name)
         await _abort(context, status)
         raise AssertionError("unreachable: abort raises")
 

@@ -1,4 +1,4 @@
-"""Domain errors to gRPC status, through one table applied by one decorator.
+"""Domain errors to gRPC status, through one table applied in one place (decoding.py's handler).
 
 Every error answer carries a google.rpc.ErrorInfo detail with the stable reason word (and, when
 throttled, a google.rpc.RetryInfo). Anything unmapped is INTERNAL with a generic message; the traceback
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -26,7 +24,6 @@ ERROR_DOMAIN = "authsvc"
 
 # Most specific first: the first class that matches decides.
 STATUS_TABLE: tuple[tuple[type[errors.AuthError], grpc.StatusCode], ...] = (
-    (errors.TokenTooLong, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotAuthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.EmailTaken, grpc.StatusCode.ALREADY_EXISTS),
@@ -65,27 +62,16 @@ def status_for(error: errors.AuthError) -> grpc.Status:
     return rich_status(status_code_for(error), error.message, error.reason, retry_after)
 
 
-Servicer = TypeVar("Servicer")
-Request = TypeVar("Request")
-Response = TypeVar("Response")
 Context = grpc.aio.ServicerContext[Any, Any]
-Handler = Callable[[Servicer, Request, Context], Awaitable[Response]]
 
 
-def maps_errors(handler: Handler[Servicer, Request, Response]) -> Handler[Servicer, Request, Response]:
-    """Wrap an RPC handler so that every failure leaves as a status with a reason word."""
-
-    @wraps(handler)
-    async def wrapper(servicer: Servicer, request: Request, context: Context) -> Response:
-        try:
-            return await handler(servicer, request, context)
-        except errors.AuthError as exc:
-            status = status_for(exc)
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            log.exception("unexpected error in %s", getattr(handler, "__name__", "rpc"))
-            status = rich_status(grpc.StatusCode.INTERNAL, "Internal error", "INTERNAL")
-        await context.abort(status.code, status.details, status.trailing_metadata)
-
-    return wrapper
+def status_for_exception(error: Exception, rpc: str) -> grpc.Status:
+    """The status an RPC answers with when its handler raised `error`: the table above for domain errors,
+    UNIMPLEMENTED for a method the servicer lacks, and INTERNAL with a generic message for anything else
+    (its traceback goes to the log, never to the client)."""
+    if isinstance(error, errors.AuthError):
+        return status_for(error)
+    if isinstance(error, NotImplementedError):
+        return rich_status(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented", "UNIMPLEMENTED")
+    log.error("unexpected error in %s", rpc, exc_info=error)
+    return rich_status(grpc.StatusCode.INTERNAL, "Internal error", "INTERNAL")

@@ -1,4 +1,7 @@
-"""The AuthService servicer: proto messages in, domain calls, proto messages out. No business rules."""
+"""The AuthService servicer: proto messages in, domain calls, proto messages out. No business rules.
+
+Domain errors propagate: decoding.py's handlers turn them into statuses, in one place for every RPC.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from authsvc.domain.keys import PublicJwk
 from authsvc.domain.service import AuthService, Caller, IssuedTokens
 from authsvc.domain.sessions import SessionService, SessionSummary
 from authsvc.transport.client_info import Network, bearer_token, client_info
-from authsvc.transport.errors import Context, maps_errors
+from authsvc.transport.errors import Context
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 LOGGED_OUT = "Logged out successfully"
@@ -64,28 +67,23 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self._sessions = sessions
         self._trusted_proxies = tuple(trusted_proxies)
 
-    @maps_errors
     async def Register(
         self, request: auth_pb2.RegisterRequest, context: Context
     ) -> auth_pb2.RegisterResponse:
         registered = await self._service.register(request.email, request.password, self._client(context))
         return auth_pb2.RegisterResponse(user_id=registered.user_id, email=registered.email)
 
-    @maps_errors
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
         client = self._client(context)
         return _token_pair(await self._service.login(request.email, request.password, client))
 
-    @maps_errors
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.TokenPair:
         return _token_pair(await self._service.refresh(request.refresh_token, self._client(context)))
 
-    @maps_errors
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
         await self._service.logout(request.refresh_token, self._client(context))
         return auth_pb2.LogoutResponse(message=LOGGED_OUT)
 
-    @maps_errors
     async def LogoutAll(
         self, request: auth_pb2.LogoutAllRequest, context: Context
     ) -> auth_pb2.LogoutAllResponse:
@@ -93,7 +91,6 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         count = await self._service.logout_all(caller, self._client(context))
         return auth_pb2.LogoutAllResponse(message=LOGGED_OUT_EVERYWHERE, revoked_sessions=count)
 
-    @maps_errors
     async def ListSessions(
         self, request: auth_pb2.ListSessionsRequest, context: Context
     ) -> auth_pb2.ListSessionsResponse:
@@ -101,7 +98,6 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         found = await self._sessions.list_sessions(caller)
         return auth_pb2.ListSessionsResponse(sessions=[_session_info(summary) for summary in found])
 
-    @maps_errors
     async def RevokeSession(
         self, request: auth_pb2.RevokeSessionRequest, context: Context
     ) -> auth_pb2.RevokeSessionResponse:
@@ -109,7 +105,6 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         await self._sessions.revoke_session(caller, request.session_id, self._client(context))
         return auth_pb2.RevokeSessionResponse(message=SESSION_REVOKED)
 
-    @maps_errors
     async def Introspect(
         self, request: auth_pb2.IntrospectRequest, context: Context
     ) -> auth_pb2.IntrospectResponse:
@@ -126,7 +121,6 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             role=active.role,
         )
 
-    @maps_errors
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.JsonWebKeySet:
         return auth_pb2.JsonWebKeySet(keys=[_json_web_key(key) for key in self._sessions.published_keys()])
 
