@@ -77,9 +77,8 @@ class PasswordHasher:
         """
         encoded = _encode(password)
         if password_hash is None:
-            if self._decoy is None:
-                self._decoy = (await self.hash(b"decoy password for unknown accounts")).encode("ascii")
-            await self._run(bcrypt.checkpw, encoded, self._decoy)
+            decoy = await self._decoy_hash()
+            await self._run(bcrypt.checkpw, encoded, decoy)
             return False
         expected = password_hash.encode("ascii")
         computed = await self._run(bcrypt.hashpw, encoded, expected)
@@ -90,8 +89,13 @@ class PasswordHasher:
 
     async def warm_up(self) -> None:
         """Compute the decoy hash now, so the first unknown-user login costs what later ones do."""
+        await self._decoy_hash()
+
+    async def _decoy_hash(self) -> bytes:
+        """A hash at the current cost that no password matches on purpose, made once."""
         if self._decoy is None:
             self._decoy = (await self.hash(b"decoy password for unknown accounts")).encode("ascii")
+        return self._decoy
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

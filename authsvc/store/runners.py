@@ -178,7 +178,7 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Transactions are begun explicitly by the runner (pysqlite's implicit BEGIN would break SAVEPOINT).
+        # The runner begins every transaction itself (BEGIN IMMEDIATE), so pysqlite must not begin its own.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -195,9 +195,6 @@ class AsyncEngineRunner:
         self._engine = engine
         self._timeout = timeout_seconds
         self._closed = False
-
-    async def start(self) -> None:
-        return None
 
     async def run(self, operation: Operation[T]) -> T:
         if self._closed:  # a disposed engine would quietly open new connections

@@ -357,9 +357,7 @@ async def open_store(database_url: str, *, pool_size: int = 10, timeout_seconds:
         pool_pre_ping=False,
         connect_args=_connect_args(url.get_backend_name(), timeout_seconds),
     )
-    async_runner = AsyncEngineRunner(engine, timeout_seconds)
-    await async_runner.start()
-    return SqlStore(async_runner)
+    return SqlStore(AsyncEngineRunner(engine, timeout_seconds))
 
 
 def _connect_args(backend: str, timeout_seconds: float) -> dict[str, Any]:
