@@ -13,7 +13,7 @@ import sys
 from datetime import timedelta
 
 from authsvc.clock import Clock, system_clock
-from authsvc.domain.keys import KeyStoreError, add_key, prune_keys
+from authsvc.domain.keys import KeyStoreError, add_key, prune_keys, revoke_key
 from authsvc.domain.retention import (
     DEFAULT_BATCH_SIZE,
     delete_ended_throttle_windows,
@@ -66,7 +66,7 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, _reload_tls, running)
+    loop.add_signal_handler(signal.SIGHUP, _reload, running)
     if running.metrics_listener is not None:
         log.info("metrics", extra={"metrics_listen": settings.metrics_listen})
     await stopping.wait()
@@ -75,8 +75,14 @@ async def _serve(settings: Settings) -> None:
     log.info("stopped")
 
 
-def _reload_tls(running: RunningServer) -> None:
-    """SIGHUP: re-read the TLS files; a bad set is logged and the served certificate kept."""
+_background: set[asyncio.Task[None]] = set()  # the event loop keeps only weak references to tasks
+
+
+def _reload(running: RunningServer) -> None:
+    """SIGHUP: re-read the TLS files and the keys directory; a bad set is logged and the old one kept."""
+    task = asyncio.get_running_loop().create_task(_reload_keys(running))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
     if running.tls is None:
         log.info("SIGHUP: TLS is off, nothing to reload")
         return
@@ -84,6 +90,13 @@ def _reload_tls(running: RunningServer) -> None:
         running.reload_tls()
     except TlsError as exc:
         log.error("SIGHUP: TLS reload refused, still serving the previous certificate: %s", exc)
+
+
+async def _reload_keys(running: RunningServer) -> None:
+    try:
+        await running.reload_keys()
+    except KeyStoreError as exc:
+        log.error("SIGHUP: signing keys not reloaded, keeping the previous set: %s", exc)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -105,19 +118,41 @@ async def _prune_sessions(settings: Settings, older_than: timedelta, batch_size:
     print(f"deleted {windows} login throttling counters whose window had ended")
 
 
+def _activation_delay(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.key_activation_delay_seconds)
+
+
 def _rotate_keys(settings: Settings, clock: Clock) -> None:
     key = add_key(settings.signing_keys_dir, clock())
-    print(f"added signing key {key.kid}; servers sign with it after their next start")
+    signs_from = (key.created_at or clock()) + _activation_delay(settings)
+    print(
+        f"added signing key {key.kid}; running servers publish it within {settings.keys_reload_seconds:g}s "
+        f"and sign with it from {signs_from:%Y-%m-%dT%H:%M:%SZ}"
+    )
+
+
+def _revoke_key(settings: Settings, kid: str, clock: Clock) -> None:
+    removed, replacement = revoke_key(settings.signing_keys_dir, kid, clock(), _activation_delay(settings))
+    print(
+        f"revoked signing key {removed.kid}; running servers refuse its tokens within "
+        f"{settings.keys_reload_seconds:g}s"
+    )
+    if replacement is not None:
+        print(f"added signing key {replacement.kid} to replace it")
 
 
 def _prune_keys(settings: Settings, clock: Clock) -> None:
-    # A token outlives its signing by at most the longer of the two lifetimes (see domain/keys.py).
+    # A token outlives its signing by at most the longer of the two lifetimes (see domain/keys.py):
+    # refresh tokens are no longer signed, but those issued before the upgrade still are.
     lifetime = timedelta(seconds=max(settings.access_ttl_seconds, settings.refresh_ttl_seconds))
-    removed = prune_keys(settings.signing_keys_dir, clock(), lifetime)
+    removed = prune_keys(settings.signing_keys_dir, clock(), lifetime, _activation_delay(settings))
     for key in removed:
         print(f"removed signing key {key.kid} (created {key.created})")
     if not removed:
-        print(f"no signing key to remove: a key goes {lifetime} after the next one was added")
+        print(
+            f"no signing key to remove: a key goes {lifetime} after the next one started signing "
+            f"({_activation_delay(settings)} after it was added)"
+        )
 
 
 def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
@@ -131,7 +166,13 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     )
     keys = commands.add_parser("keys", help="signing keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    keys_commands.add_parser("rotate", help="add a new signing key, used from the next start")
+    keys_commands.add_parser(
+        "rotate", help="add a new signing key: published at once, signing after the activation delay"
+    )
+    revoke = keys_commands.add_parser(
+        "revoke", help="delete a key at once: running servers stop publishing it and refuse its tokens"
+    )
+    revoke.add_argument("kid", help="the key's id (its `kid`, as in the JWKS)")
     keys_commands.add_parser(
         "prune", help="remove keys no live token can use: replaced longer ago than the longest token TTL"
     )
@@ -168,6 +209,8 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
             asyncio.run(_migrate(settings))
         elif args.command == "keys" and args.keys_command == "rotate":
             _rotate_keys(settings, clock)
+        elif args.command == "keys" and args.keys_command == "revoke":
+            _revoke_key(settings, args.kid, clock)
         elif args.command == "keys":
             _prune_keys(settings, clock)
         elif args.command == "prune":

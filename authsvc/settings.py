@@ -33,6 +33,11 @@ class Settings:
     refresh_grace_seconds: int = 10
     issuer: str = "authsvc"
     audience: str = "authsvc"
+    client_id: str = "authsvc"  # the RFC 9068 `client_id` claim: this service's own name
+    # Running servers re-read the keys directory this often; a new key signs only after being
+    # published this long (at least the verifiers' JWKS cache lifetime plus one reload).
+    keys_reload_seconds: float = 30.0
+    key_activation_delay_seconds: int = 600
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     )
@@ -75,6 +80,10 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
+        if self.keys_reload_seconds <= 0:
+            raise SettingsError("AUTHSVC_KEYS_RELOAD_SECONDS must be positive")
+        if self.key_activation_delay_seconds < 0:
+            raise SettingsError("AUTHSVC_KEY_ACTIVATION_DELAY_SECONDS must be 0 or more")
         if self.refresh_grace_seconds < 0:
             raise SettingsError("AUTHSVC_REFRESH_GRACE_SECONDS must be 0 or more")
         self._check_operations()
@@ -104,6 +113,13 @@ class Settings:
         return self.tls_cert_file is not None
 
     @property
+    def jwks_max_age_seconds(self) -> int:
+        """How long a verifier may cache the JWKS: a new key must reach its cache before it signs
+        (published for the activation delay, found by replicas within one reload), and a revoked key
+        must leave it soon; never more than five minutes."""
+        return max(0, min(300, int(self.key_activation_delay_seconds - self.keys_reload_seconds)))
+
+    @property
     def signing_keys_dir(self) -> Path:
         assert self.keys_dir is not None  # set in __post_init__
         return self.keys_dir
@@ -124,6 +140,9 @@ class Settings:
             "AUTHSVC_REFRESH_GRACE_SECONDS": ("refresh_grace_seconds", int),
             "AUTHSVC_ISSUER": ("issuer", str),
             "AUTHSVC_AUDIENCE": ("audience", str),
+            "AUTHSVC_CLIENT_ID": ("client_id", str),
+            "AUTHSVC_KEYS_RELOAD_SECONDS": ("keys_reload_seconds", float),
+            "AUTHSVC_KEY_ACTIVATION_DELAY_SECONDS": ("key_activation_delay_seconds", int),
             "AUTHSVC_TRUSTED_PROXIES": ("trusted_proxies", _parse_networks),
             "AUTHSVC_DB_POOL_SIZE": ("db_pool_size", int),
             "AUTHSVC_DB_TIMEOUT_SECONDS": ("db_timeout_seconds", float),

@@ -16,7 +16,7 @@ from typing import Any
 import bcrypt
 from sqlalchemy import Engine, event
 
-from authsvc.domain.keys import load_or_create_keys
+from authsvc.domain.keys import load_or_create_keys, load_refresh_secret
 from authsvc.domain.tokens import TokenCodec, token_hash
 from authsvc.store import NewSession, User
 from authsvc.store.migrate import migrate
@@ -55,9 +55,7 @@ async def _sessions(store: SqlStore, codec: TokenCodec, user_id: str, count: int
     pairs = []
     for _ in range(count):
         sid = str(uuid.uuid4())
-        token = codec.mint_refresh(
-            user_id=user_id, session_id=sid, generation=0, issued_at=now, expires_at=expires
-        )
+        token = codec.mint_refresh(sid, 0)
         pairs.append((sid, token))
     # In slices: a pool of a few connections would time out callers queued behind thousands of inserts.
     for start in range(0, len(pairs), 64):
@@ -86,7 +84,8 @@ async def _user(store: SqlStore, password_hash: str) -> User:
 
 async def prepare(database_url: str, keys_dir: Path, plan: Plan, rounds: int) -> Prepared:
     await migrate(database_url)
-    codec = TokenCodec(load_or_create_keys(keys_dir, datetime.now(UTC)), ISSUER, AUDIENCE)
+    keys = load_or_create_keys(keys_dir, datetime.now(UTC))
+    codec = TokenCodec(keys, load_refresh_secret(keys_dir), ISSUER, AUDIENCE)
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds)).decode()
     prepared = Prepared()
     store = await open_store(database_url)

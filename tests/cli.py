@@ -29,6 +29,8 @@ async def run_cli(
         "AUTHSVC_KEYS_DIR": str(settings.signing_keys_dir),
         "AUTHSVC_ACCESS_TTL_SECONDS": str(settings.access_ttl_seconds),
         "AUTHSVC_REFRESH_TTL_SECONDS": str(settings.refresh_ttl_seconds),
+        "AUTHSVC_KEYS_RELOAD_SECONDS": str(settings.keys_reload_seconds),
+        "AUTHSVC_KEY_ACTIVATION_DELAY_SECONDS": str(settings.key_activation_delay_seconds),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

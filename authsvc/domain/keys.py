@@ -1,14 +1,21 @@
 """Signing keys: Ed25519 key pairs kept as PEM files in the keys directory, never in the code or repo.
 
-The newest key signs; every key in the directory verifies, so tokens signed before a rotation stay
-valid until they expire. Each key's `kid` is its RFC 7638 JWK thumbprint.
+Every key in the directory verifies and is published in the JWKS, so tokens signed before a rotation stay
+valid until they expire. Each key's `kid` is its RFC 7638 JWK thumbprint. Running servers re-read the
+directory every AUTHSVC_KEYS_RELOAD_SECONDS, so added, pruned and revoked keys reach them without a restart.
 
-Rotation (`authsvc keys rotate`) adds a key that servers sign with from their next start. Pruning
-(`authsvc keys prune`) removes a key once no live token can carry its `kid`: a key stops signing when the
-next newer key takes over, and no token outlives its issue by more than the longest token lifetime, so a
-key whose successor was created more than max(access TTL, refresh TTL) ago is safe to drop. This counts
-from the successor's creation, so restart every replica soon after rotating; a replica still signing with
-the old key when it is pruned issues tokens that other replicas reject.
+A key signs only once it has been published for the activation delay (AUTHSVC_KEY_ACTIVATION_DELAY_SECONDS):
+the newest key created at least that long ago signs, so every replica and every verifier's JWKS cache knows
+a `kid` before any token carries it. With no key that old (a new deployment, or the signer was revoked),
+the oldest key signs at once: nothing older is left to use.
+
+Pruning (`authsvc keys prune`) removes a key once no live token can carry its `kid`: a key stops signing when
+its successor activates, and no token outlives its issue by more than the longest token lifetime.
+Revoking (`authsvc keys revoke KID`) deletes a key at once and leaves a `KID.revoked` marker, so servers
+name it in the log when its tokens are refused.
+
+The directory also holds the refresh-token secret (`refresh-token.secret`): the MAC key of opaque refresh
+tokens (refresh_tokens.py), created at first start beside the first key and shared by replicas the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +39,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 ALGORITHM = "EdDSA"
 _KEY_SUFFIX = ".pem"
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+_REVOKED_SUFFIX = ".revoked"
+_REFRESH_SECRET_FILE = "refresh-token.secret"  # noqa: S105 (a file name)
 
 
 class KeyStoreError(RuntimeError):
@@ -86,17 +96,29 @@ class SigningKey:
 
 
 class KeyRing:
-    """The keys that verify tokens, and the one that signs new ones."""
+    """The keys that verify tokens, which of them signs at a given moment, and the kids revoked."""
 
-    def __init__(self, keys: list[SigningKey]) -> None:
+    def __init__(
+        self,
+        keys: list[SigningKey],
+        *,
+        activation_delay: timedelta = timedelta(0),
+        revoked: frozenset[str] = frozenset(),
+    ) -> None:
         if not keys:
             raise KeyStoreError("no signing key")
         self._keys = sorted(keys, key=lambda key: (key.created, key.kid))
         self._by_kid = {key.kid: key for key in self._keys}
+        self._delay = activation_delay
+        self.revoked = revoked
 
-    @property
-    def signing(self) -> SigningKey:
-        return self._keys[-1]
+    def signing_at(self, now: datetime) -> SigningKey:
+        """The newest key published for at least the activation delay; else the oldest key."""
+        for key in reversed(self._keys):
+            created = key.created_at
+            if created is None or created + self._delay <= now:
+                return key
+        return self._keys[0]
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
         key = self._by_kid.get(kid)
@@ -106,9 +128,31 @@ class KeyRing:
     def keys(self) -> list[SigningKey]:
         return list(self._keys)
 
+    @property
+    def kids(self) -> frozenset[str]:
+        return frozenset(self._by_kid)
+
     def published(self) -> list[PublicJwk]:
         """Every key's public half, newest first (the order JWKS consumers try them in)."""
         return [key.public_jwk() for key in reversed(self._keys)]
+
+
+class LiveKeyRing:
+    """The key ring a running server uses now; `reload()` swaps in what the directory holds."""
+
+    def __init__(self, directory: Path, ring: KeyRing, activation_delay: timedelta) -> None:
+        self.directory = directory
+        self.ring = ring
+        self._delay = activation_delay
+
+    def reload(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Re-read the directory (blocking file reads: run it off the event loop) and return the kids
+        added and removed. Raise KeyStoreError, keeping the ring as it was, when the directory or a key
+        cannot be read or holds no key."""
+        ring = load_keys(self.directory, self._delay)
+        before = self.ring.kids
+        self.ring = ring
+        return ring.kids - before, before - ring.kids
 
 
 @contextmanager
@@ -133,6 +177,15 @@ def _read_key(path: Path) -> SigningKey:
     return SigningKey(thumbprint(public), loaded, public, path.name.split("-", 1)[0])
 
 
+def _write_private(path: Path, content: bytes) -> None:
+    # 0600 from the first byte: a secret is never readable by others, not even briefly.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def _write_key(directory: Path, now: datetime) -> SigningKey:
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
@@ -141,12 +194,7 @@ def _write_key(directory: Path, now: datetime) -> SigningKey:
     stamp = now.astimezone(UTC).strftime(_STAMP_FORMAT)
     kid = thumbprint(private.public_key())
     path = directory / f"{stamp}-{kid}{_KEY_SUFFIX}"
-    # 0600 from the first byte: the key is never readable by others, not even briefly.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
-        handle.flush()
-        os.fsync(handle.fileno())
+    _write_private(path, pem)
     return _read_key(path)
 
 
@@ -158,22 +206,65 @@ def _key_files(directory: Path) -> list[Path]:
     return sorted(path for path in directory.iterdir() if path.name.endswith(_KEY_SUFFIX))
 
 
-def load_or_create_keys(directory: Path, now: datetime) -> KeyRing:
-    """Load every key in `directory`; create the first one when there is none. Raise KeyStoreError.
+def _revoked_kids(directory: Path) -> frozenset[str]:
+    return frozenset(
+        path.name.removesuffix(_REVOKED_SUFFIX)
+        for path in directory.iterdir()
+        if path.name.endswith(_REVOKED_SUFFIX)
+    )
 
-    With keys present nothing is written, so the directory may be a read-only mount shared by replicas.
+
+def load_keys(directory: Path, activation_delay: timedelta = timedelta(0)) -> KeyRing:
+    """Read every key in `directory`, writing nothing. Raise KeyStoreError when it cannot be read or
+    holds no key."""
+    try:
+        keys = [_read_key(path) for path in _key_files(directory)]
+        revoked = _revoked_kids(directory)
+    except OSError as exc:
+        raise KeyStoreError(f"keys directory {directory} is not readable: {exc.strerror}") from exc
+    if not keys:
+        raise KeyStoreError(f"keys directory {directory} holds no signing key")
+    return KeyRing(keys, activation_delay=activation_delay, revoked=revoked)
+
+
+def load_or_create_keys(
+    directory: Path, now: datetime, activation_delay: timedelta = timedelta(0)
+) -> KeyRing:
+    """Load every key in `directory`; create the first one (and the refresh-token secret) when there is
+    none. Raise KeyStoreError.
+
+    With keys and secret present nothing is written, so the directory may be a read-only mount shared by
+    replicas.
     """
     try:
         paths = _key_files(directory) if directory.is_dir() else []
-        if paths:
-            return KeyRing([_read_key(path) for path in paths])
-        _prepare(directory)
-        with _locked(directory):
-            paths = _key_files(directory)
-            keys = [_read_key(path) for path in paths] if paths else [_write_key(directory, now)]
+        if not paths or not (directory / _REFRESH_SECRET_FILE).is_file():
+            _prepare(directory)
+            with _locked(directory):
+                if not _key_files(directory):
+                    _write_key(directory, now)
+                if not (directory / _REFRESH_SECRET_FILE).is_file():
+                    _write_private(
+                        directory / _REFRESH_SECRET_FILE, _b64url(secrets.token_bytes(32)).encode()
+                    )
     except OSError as exc:
         raise KeyStoreError(f"keys directory {directory} is not usable: {exc.strerror}") from exc
-    return KeyRing(keys)
+    return load_keys(directory, activation_delay)
+
+
+def load_refresh_secret(directory: Path) -> bytes:
+    """The MAC key of refresh tokens (load_or_create_keys creates it). Raise KeyStoreError."""
+    path = directory / _REFRESH_SECRET_FILE
+    try:
+        text = path.read_bytes().strip()
+        secret = base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+    except OSError as exc:
+        raise KeyStoreError(f"cannot read the refresh-token secret {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise KeyStoreError(f"{path} is not a base64url secret") from exc
+    if len(secret) < 32:
+        raise KeyStoreError(f"{path} holds fewer than 32 bytes")
+    return secret
 
 
 def check_keys(directory: Path) -> int:
@@ -186,25 +277,54 @@ def check_keys(directory: Path) -> int:
     return len(keys)
 
 
+def _add_key_locked(directory: Path, now: datetime) -> SigningKey:
+    # The new key must sort after every existing one, or it would not be the one that signs next
+    # (two rotations in one clock tick, or a clock that stepped back).
+    latest = [key.created_at for key in map(_read_key, _key_files(directory))]
+    newest = max((moment for moment in latest if moment is not None), default=None)
+    if newest is not None and now <= newest:
+        now = newest + timedelta(microseconds=1)
+    return _write_key(directory, now)
+
+
 def add_key(directory: Path, now: datetime) -> SigningKey:
-    """Create a new key that becomes the signing key at the next start (`authsvc keys rotate`)."""
+    """Create a new key, published at once and signing after the activation delay (`keys rotate`)."""
     try:
         _prepare(directory)
         with _locked(directory):
-            # The new key must sort after every existing one, or it would not be the one that signs
-            # (two rotations in one clock tick, or a clock that stepped back).
-            latest = [key.created_at for key in map(_read_key, _key_files(directory))]
-            newest = max((moment for moment in latest if moment is not None), default=None)
-            if newest is not None and now <= newest:
-                now = newest + timedelta(microseconds=1)
-            return _write_key(directory, now)
+            return _add_key_locked(directory, now)
     except OSError as exc:
         raise KeyStoreError(f"keys directory {directory} is not usable: {exc.strerror}") from exc
 
 
-def prune_keys(directory: Path, now: datetime, max_token_lifetime: timedelta) -> list[SigningKey]:
-    """Delete every key whose successor was created more than `max_token_lifetime` before `now`, and
-    return the deleted keys. The newest key, and any key whose successor's time is unknown, are kept.
+def revoke_key(
+    directory: Path, kid: str, now: datetime, activation_delay: timedelta
+) -> tuple[SigningKey, SigningKey | None]:
+    """Delete the key `kid` and mark it revoked (`keys revoke`); return it, and the key added to replace
+    it when it was the one signing (or the last one). Raise KeyStoreError when there is no such key."""
+    try:
+        _prepare(directory)
+        with _locked(directory):
+            found = {key.kid: (key, path) for key, path in ((_read_key(p), p) for p in _key_files(directory))}
+            if kid not in found:
+                raise KeyStoreError(f"no signing key {kid} in {directory}")
+            key, path = found[kid]
+            ring = KeyRing([k for k, _ in found.values()], activation_delay=activation_delay)
+            was_signing = ring.signing_at(now).kid == kid
+            (directory / f"{kid}{_REVOKED_SUFFIX}").touch(mode=0o600)
+            path.unlink()
+            replacement = _add_key_locked(directory, now) if was_signing or len(found) == 1 else None
+            return key, replacement
+    except OSError as exc:
+        raise KeyStoreError(f"keys directory {directory} is not usable: {exc.strerror}") from exc
+
+
+def prune_keys(
+    directory: Path, now: datetime, max_token_lifetime: timedelta, activation_delay: timedelta = timedelta(0)
+) -> list[SigningKey]:
+    """Delete every key whose successor took over (its creation plus the activation delay) more than
+    `max_token_lifetime` before `now`, and return the deleted keys. The newest key, and any key whose
+    successor's time is unknown, are kept.
     """
     try:
         _prepare(directory)
@@ -215,8 +335,8 @@ def prune_keys(directory: Path, now: datetime, max_token_lifetime: timedelta) ->
             )
             removed: list[SigningKey] = []
             for (key, path), (successor, _) in pairwise(found):
-                took_over = successor.created_at
-                if took_over is not None and now - took_over > max_token_lifetime:
+                created = successor.created_at
+                if created is not None and now - (created + activation_delay) > max_token_lifetime:
                     path.unlink()
                     removed.append(key)
             return removed

@@ -8,8 +8,11 @@ from authsvc.domain.errors import SessionRevoked, TokenExpired, TokenInvalid
 from authsvc.store import NotFound, Session, SessionStore
 
 
-async def load_live_session(store: SessionStore, session_id: str, user_id: str, now: datetime) -> Session:
-    """The session a token names, if it is the token owner's and neither revoked nor expired.
+async def load_live_session(
+    store: SessionStore, session_id: str, user_id: str | None, now: datetime
+) -> Session:
+    """The session a token names, if it is the token owner's (when the token names one) and neither
+    revoked nor expired.
 
     Raise TokenInvalid (no such session, or another user's), SessionRevoked, or TokenExpired.
     """
@@ -17,7 +20,7 @@ async def load_live_session(store: SessionStore, session_id: str, user_id: str, 
         session = await store.get_session(session_id)
     except NotFound as exc:
         raise TokenInvalid() from exc
-    if session.user_id != user_id:
+    if user_id is not None and session.user_id != user_id:
         raise TokenInvalid()
     if session.revoked_at is not None:
         raise SessionRevoked()

@@ -139,9 +139,7 @@ class AuthService:
         now = self._clock()
         session_id = str(uuid.uuid4())
         expires_at = now + self._policy.refresh_ttl
-        refresh_token = self._tokens.mint_refresh(
-            user_id=user.id, session_id=session_id, generation=0, issued_at=now, expires_at=expires_at
-        )
+        refresh_token = self._tokens.mint_refresh(session_id, 0)
         user_agent = client.user_agent[:MAX_USER_AGENT] if client.user_agent else None
         session = NewSession(
             session_id, user.id, token_hash(refresh_token), now, expires_at, user_agent, client.ip_address
@@ -163,32 +161,21 @@ class AuthService:
         claims = self._tokens.read_refresh(refresh_token, now)
         presented = token_hash(refresh_token)
         expires_at = now + self._policy.refresh_ttl
-        child = self._tokens.mint_refresh(
-            user_id=claims.user_id,
-            session_id=claims.session_id,
-            generation=claims.generation + 1,
-            issued_at=now,
-            expires_at=expires_at,
-        )
+        child = self._tokens.mint_refresh(claims.session_id, claims.generation + 1)
         rotation = Rotation(
             claims.session_id, claims.generation, presented, token_hash(child), now, expires_at
         )
         rotated = await self._store.rotate_session(rotation)
         if rotated is not None:
-            audit.record(audit.REFRESH, client, user_id=claims.user_id, session_id=claims.session_id)
-            owner = _Owner(claims.user_id, rotated.owner_email, rotated.owner_role)
+            user_id = rotated.session.user_id
+            audit.record(audit.REFRESH, client, user_id=user_id, session_id=claims.session_id)
+            owner = _Owner(user_id, rotated.owner_email, rotated.owner_role)
             return self._issue(owner, claims.session_id, child, expires_at, now)
         # Lost the compare-and-set: a concurrent refresh, a replay, or a dead session.
         session = await self._spent_token_session(claims, presented, now, client)
-        replayed = self._tokens.mint_refresh(
-            user_id=session.user_id,
-            session_id=session.id,
-            generation=session.generation,
-            issued_at=session.refreshed_at,
-            expires_at=session.expires_at,
-        )
+        replayed = self._tokens.mint_refresh(session.id, session.generation)
         if not hmac.compare_digest(token_hash(replayed), session.token_hash):
-            raise TokenInvalid()  # signed with a key that has since been replaced: cannot re-mint
+            raise TokenInvalid()  # minted under a refresh-token secret that has since been replaced
         user = await self._get_owner(session)
         audit.record(audit.REFRESH_GRACE, client, user_id=session.user_id, session_id=session.id)
         return self._issue(user, session.id, replayed, session.expires_at, now)
@@ -199,15 +186,16 @@ class AuthService:
         now = self._clock()
         claims = self._tokens.read_refresh(refresh_token, now)
         presented = token_hash(refresh_token)
-        if await self._store.revoke_session(claims.session_id, REASON_LOGOUT, now, token_hash=presented):
-            audit.record(audit.LOGOUT, client, user_id=claims.user_id, session_id=claims.session_id)
+        owner = await self._store.revoke_session(claims.session_id, REASON_LOGOUT, now, token_hash=presented)
+        if owner is not None:
+            audit.record(audit.LOGOUT, client, user_id=owner, session_id=claims.session_id)
             return
         # Not the current token; the parent within the grace window (the client lost a refresh answer)
         # may still end its session.
         session = await self._spent_token_session(claims, presented, now, client)
-        if not await self._store.revoke_session(session.id, REASON_LOGOUT, now):
+        if await self._store.revoke_session(session.id, REASON_LOGOUT, now) is None:
             raise SessionRevoked()
-        audit.record(audit.LOGOUT, client, user_id=claims.user_id, session_id=claims.session_id)
+        audit.record(audit.LOGOUT, client, user_id=session.user_id, session_id=claims.session_id)
 
     @reports_store_outage
     async def logout_all(self, caller: Caller, client: ClientInfo) -> int:

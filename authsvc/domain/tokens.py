@@ -1,29 +1,35 @@
-"""JWTs: minting and checking access and refresh tokens (RFC 7519), signed with the key ring.
+"""Tokens: RFC 9068 access tokens (JWS, minted and checked here) and refresh tokens (opaque, MACed).
 
-Checks happen here, before any database work: signature, algorithm and `kid` (jws.py), then issuer,
-audience, type and expiry against the injected clock. Refresh tokens are deterministic functions of
-their claims (Ed25519 signatures are deterministic), which lets a grace-window replay re-mint the very
-same child token.
+Access tokens are compact JWS with header `typ: at+jwt`, so any verifier can tell them from every other
+JWT (RFC 9068 section 4); they are checked here before any database work: signature, algorithm, `typ` and
+`kid` (jws.py), then issuer, audience and expiry against the injected clock.
+
+Refresh tokens are opaque (refresh_tokens.py). Those issued before the upgrade are JWTs with
+`type: refresh`; they are still read here until they expire (`AUTHSVC_REFRESH_TTL_SECONDS` after the
+upgrade, 30 days by default), after which `_read_legacy_refresh` and its callers can be deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
-import jwt
-
 from authsvc.clock import to_epoch_seconds
 from authsvc.domain.errors import TokenExpired, TokenInvalid, TokenTooLong
-from authsvc.domain.jws import InvalidJws, verify_compact
-from authsvc.domain.keys import ALGORITHM, KeyRing, PublicJwk
+from authsvc.domain.jws import ALGORITHM, InvalidJws, UnknownKey, sign_compact, verify_compact
+from authsvc.domain.keys import KeyRing, LiveKeyRing, PublicJwk
+from authsvc.domain.refresh_tokens import RefreshTokenMac, is_opaque
+
+log = logging.getLogger("authsvc.tokens")
 
 MAX_TOKEN_LENGTH = 4096  # our tokens are well under 1 KiB; anything longer is refused before parsing
 _FUTURE_IAT_LEEWAY_SECONDS = 60  # replicas' clocks may differ a little
-_REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "jti", "iat", "exp", "type")
+_REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "jti", "iat", "exp")
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 (RFC 9068 section 2.1: a media type, not a secret)
 ACCESS = "access"
 REFRESH = "refresh"
 
@@ -39,10 +45,11 @@ class AccessClaims:
 
 @dataclass(frozen=True)
 class RefreshClaims:
-    user_id: str
+    """What a refresh token names. `user_id` is known only for legacy JWT refresh tokens."""
+
     session_id: str
     generation: int
-    expires_at: int
+    user_id: str | None = None
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -55,77 +62,100 @@ def token_hash(token: str) -> bytes:
 
 
 class TokenCodec:
-    def __init__(self, keys: KeyRing, issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        keys: LiveKeyRing | KeyRing,
+        refresh_secret: bytes,
+        issuer: str,
+        audience: str,
+        client_id: str = "authsvc",
+    ) -> None:
         self._keys = keys
+        self._refresh = RefreshTokenMac(refresh_secret)
         self._issuer = issuer
         self._audience = audience
+        self._client_id = client_id
+
+    @property
+    def _ring(self) -> KeyRing:
+        return self._keys.ring if isinstance(self._keys, LiveKeyRing) else self._keys
 
     def published_keys(self) -> list[PublicJwk]:
-        """The public keys that verify this codec's tokens."""
-        return self._keys.published()
+        """The public keys that verify this codec's tokens (the ones about to sign included)."""
+        return self._ring.published()
 
     def mint_access(
         self, *, user_id: str, session_id: str, email: str, role: str, now: datetime, ttl: timedelta
     ) -> str:
+        """An RFC 9068 access token, signed by the key active at `now`."""
+        key = self._ring.signing_at(now)
+        issued_at = to_epoch_seconds(now)
         claims = {
             "iss": self._issuer,
-            "aud": self._audience,
             "sub": user_id,
-            "sid": session_id,
+            "aud": self._audience,
+            "exp": issued_at + int(ttl.total_seconds()),
+            "iat": issued_at,
             "jti": uuid.uuid4().hex,
-            "iat": to_epoch_seconds(now),
-            "exp": to_epoch_seconds(now + ttl),
+            "client_id": self._client_id,
+            "sid": session_id,
+            # Kept for guards released before RFC 9068 tokens, which check it; `typ` is the rule now.
             "type": ACCESS,
             "email": email,
             "role": role,
         }
-        return self._sign(claims)
+        header = {"alg": ALGORITHM, "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
+        return sign_compact(header, claims, key.private_key)
 
-    def mint_refresh(
-        self, *, user_id: str, session_id: str, generation: int, issued_at: datetime, expires_at: datetime
-    ) -> str:
-        """The refresh token of one generation of a session: the same arguments give the same token."""
-        claims = {
-            "iss": self._issuer,
-            "aud": self._audience,
-            "sub": user_id,
-            "sid": session_id,
-            "jti": f"{session_id}.{generation}",
-            "gen": generation,
-            "iat": to_epoch_seconds(issued_at),
-            "exp": to_epoch_seconds(expires_at),
-            "type": REFRESH,
-        }
-        return self._sign(claims)
+    def mint_refresh(self, session_id: str, generation: int) -> str:
+        """The opaque refresh token of one generation of a session: the same arguments, the same token."""
+        return self._refresh.mint(session_id, generation)
 
     def read_access(self, token: str, now: datetime) -> AccessClaims:
-        claims = self._verify(token, ACCESS, now)
+        claims = self._verify(token, ACCESS_TOKEN_TYP, now)
         email, role = claims.get("email"), claims.get("role")
         if not isinstance(email, str) or not isinstance(role, str):
             raise TokenInvalid()
         return AccessClaims(claims["sub"], claims["sid"], email, role, claims["exp"])
 
     def read_refresh(self, token: str, now: datetime) -> RefreshClaims:
-        claims = self._verify(token, REFRESH, now)
-        generation = claims.get("gen")
-        if not _is_int(generation) or generation < 0:
-            raise TokenInvalid()
-        return RefreshClaims(claims["sub"], claims["sid"], generation, claims["exp"])
+        """The session and generation a refresh token names. Its expiry is the session's, which the
+        caller checks on the row (legacy JWTs also carry their own `exp`, checked here).
 
-    def _sign(self, claims: dict[str, Any]) -> str:
-        key = self._keys.signing
-        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
-
-    def _verify(self, token: str, expected_type: str, now: datetime) -> dict[str, Any]:
+        Raise TokenInvalid, TokenTooLong, or TokenExpired (legacy tokens only).
+        """
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenTooLong()
         if not token:
             raise TokenInvalid("Token is required")
+        if is_opaque(token):
+            opaque = self._refresh.read(token)
+            return RefreshClaims(opaque.session_id, opaque.generation)
+        return self._read_legacy_refresh(token, now)
+
+    def _read_legacy_refresh(self, token: str, now: datetime) -> RefreshClaims:
+        """A refresh token issued before opaque ones: a JWT with `type: refresh` and `gen`."""
+        claims = self._verify(token, None, now)
+        generation = claims.get("gen")
+        if claims.get("type") != REFRESH or not _is_int(generation) or generation < 0:
+            raise TokenInvalid("Token is not a refresh token")
+        return RefreshClaims(claims["sid"], generation, claims["sub"])
+
+    def _verify(self, token: str, typ: str | None, now: datetime) -> dict[str, Any]:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise TokenTooLong()
+        if not token:
+            raise TokenInvalid("Token is required")
+        ring = self._ring
         try:
-            claims = verify_compact(token, self._keys.public_key)
+            claims = verify_compact(token, ring.public_key, typ=typ)
+        except UnknownKey as exc:
+            if exc.kid in ring.revoked:
+                log.warning("token refused: signed with revoked key", extra={"kid": exc.kid})
+            raise TokenInvalid() from exc
         except InvalidJws as exc:
             raise TokenInvalid() from exc
-        self._check_claims(claims, expected_type)
+        self._check_claims(claims)
         moment = to_epoch_seconds(now)
         not_before = claims.get("nbf", claims["iat"])
         if not _is_int(not_before) or not_before > moment + _FUTURE_IAT_LEEWAY_SECONDS:
@@ -134,8 +164,8 @@ class TokenCodec:
             raise TokenExpired()
         return claims
 
-    def _check_claims(self, claims: dict[str, Any], expected_type: str) -> None:
-        """Presence and types of the registered claims, issuer, audience (RFC 7519 4.1.3) and type."""
+    def _check_claims(self, claims: dict[str, Any]) -> None:
+        """Presence and types of the registered claims, issuer and audience (RFC 7519 4.1.3)."""
         if any(name not in claims for name in _REQUIRED_CLAIMS):
             raise TokenInvalid()
         audience = claims["aud"]
@@ -143,9 +173,6 @@ class TokenCodec:
             audience == self._audience or (isinstance(audience, list) and self._audience in audience)
         ):
             raise TokenInvalid("Token was issued for another service")
-        if claims["type"] != expected_type:
-            article = "an" if expected_type == ACCESS else "a"
-            raise TokenInvalid(f"Token is not {article} {expected_type} token")
         if not all(isinstance(claims[name], str) for name in ("sub", "sid")):
             raise TokenInvalid()
         if not all(_is_int(claims[name]) for name in ("iat", "exp")):

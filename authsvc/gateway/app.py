@@ -15,6 +15,12 @@ from aiohttp import web
 
 from authsvc.gateway import errors
 from authsvc.gateway.account import add_account_routes
+from authsvc.gateway.discovery import (
+    DISCOVERY_CACHE_CONTROL,
+    DISCOVERY_PATH,
+    base_url_of,
+    discovery_document,
+)
 from authsvc.gateway.errors import GatewayError
 from authsvc.gateway.metadata import REQUEST_ID_HEADER, metadata_of, request_id_of
 from authsvc.gateway.metrics import METRICS_PATH, GatewayMetrics
@@ -65,6 +71,7 @@ def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) 
         app.router.add_route(route.http_method, route.router_path, _rpc_handler(route))
     app.router.add_get(HEALTH_PATH, _health)
     app.router.add_get(OPENAPI_PATH, _json_handler(document))
+    app.router.add_get(DISCOVERY_PATH, _discovery_handler(settings, routes))
     add_account_routes(app)
     app.router.add_get(METRICS_PATH, metrics.handle)
     return app
@@ -77,11 +84,14 @@ def _rpc_handler(route: Route) -> Handler:
         body = await _read_body(request) if route.body else b""
         message = request_from_http(route, body, request.match_info, list(request.query.items()))
         metadata = metadata_of(request, request[REQUEST_ID_KEY])
-        response = await request.app[UPSTREAM_KEY].call(route, message, metadata)
+        response, cache_control = await request.app[UPSTREAM_KEY].call(route, message, metadata)
         payload: Any = message_to_json(response)
         if route.response_body:
             payload = payload.get(route.response_body)
-        return _json(payload, route.success_status)
+        answer = _json(payload, route.success_status)
+        if cache_control:
+            answer.headers["Cache-Control"] = cache_control
+        return answer
 
     handle.__name__ = f"rest_{route.rpc_name}"
     return handle
@@ -106,6 +116,18 @@ async def _health(request: web.Request) -> web.StreamResponse:
 def _json_handler(payload: Any) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         return _json(payload, 200)
+
+    return handle
+
+
+def _discovery_handler(settings: GatewaySettings, routes: Sequence[Route]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        base_url = base_url_of(request, settings.public_url)
+        answer = _json(discovery_document(settings.issuer, base_url, routes), 200)
+        answer.headers["Cache-Control"] = DISCOVERY_CACHE_CONTROL
+        if not settings.public_url:
+            answer.headers["Vary"] = "Host"
+        return answer
 
     return handle
 

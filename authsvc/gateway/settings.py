@@ -33,6 +33,10 @@ class GatewaySettings:
     # Route the RPCs marked `(authsvc.v1.internal)` too (Introspect): only on a sidecar that internal
     # services alone can reach.
     expose_internal: bool = False
+    # For /.well-known/openid-configuration: the server's AUTHSVC_ISSUER (both processes read it), and
+    # the URL clients reach this gateway at (empty: each request's own origin).
+    issuer: str = "authsvc"
+    public_url: str = ""
 
     def __post_init__(self) -> None:
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
@@ -41,6 +45,8 @@ class GatewaySettings:
             )
         if self.grpc_tls_cert_file is not None and self.grpc_tls_ca_file is None:
             raise SettingsError("a client certificate (mutual TLS) needs AUTHSVC_GRPC_TLS_CA_FILE")
+        if self.public_url and not self.public_url.startswith(("https://", "http://")):
+            raise SettingsError(f"AUTHSVC_PUBLIC_URL must be an http(s) URL, got {self.public_url!r}")
 
     @property
     def grpc_tls(self) -> bool:
@@ -67,6 +73,8 @@ class GatewaySettings:
             expose_internal=_parse_flag(
                 environ.get("AUTHSVC_GATEWAY_EXPOSE_INTERNAL"), "AUTHSVC_GATEWAY_EXPOSE_INTERNAL"
             ),
+            issuer=(environ.get("AUTHSVC_ISSUER") or "authsvc").strip(),
+            public_url=(environ.get("AUTHSVC_PUBLIC_URL") or "").strip(),
         )
 
     def describe(self) -> str:

@@ -19,6 +19,8 @@ from authsvc.gateway.routes import Route
 from authsvc.gateway.settings import GatewaySettings, SettingsError
 
 HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+# Metadata the server sends with an answer that HTTP caches may keep (the JWKS): the gateway passes it on.
+CACHE_CONTROL = "cache-control"
 # Health probes (load balancers, orchestrators) wait a few seconds at most: answer within that.
 HEALTH_DEADLINE_SECONDS = 2.0
 
@@ -67,19 +69,22 @@ class Upstream:
             response_deserializer=health_pb2.HealthCheckResponse.FromString,
         )
 
-    async def call(self, route: Route, request: Message, metadata: Metadata) -> Message:
-        """Make the route's RPC within the deadline; raises GatewayError for any non-OK status."""
+    async def call(self, route: Route, request: Message, metadata: Metadata) -> tuple[Message, str | None]:
+        """Make the route's RPC within the deadline; return the answer and the `cache-control` the server
+        chose for it (GET routes only; None elsewhere or when it chose none). Raise GatewayError for any
+        non-OK status."""
         method = self._callables[route.grpc_method]
         try:
-            response: Message = await method(
-                request,
-                timeout=self._deadline,
-                metadata=tuple(metadata),
-                wait_for_ready=False,
-            )
+            call = method(request, timeout=self._deadline, metadata=tuple(metadata), wait_for_ready=False)
+            response: Message = await call
+            cache_control = None
+            if route.http_method == "GET":
+                sent = await call.initial_metadata()
+                found = [value for key, value in sent or () if key == CACHE_CONTROL]
+                cache_control = str(found[0]) if found else None
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from exc
-        return response
+        return response, cache_control
 
     async def is_serving(self, metadata: Metadata = ()) -> bool:
         """True when the server's overall health (service "") is SERVING; False on any failure."""

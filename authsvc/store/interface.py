@@ -130,10 +130,10 @@ class SessionStore(Protocol):
 
     async def revoke_session(
         self, session_id: str, reason: str, now: datetime, *, token_hash: bytes | None = None
-    ) -> bool:
-        """Mark one live session revoked; return False when none matched (missing, already revoked,
-        expired, or, when `token_hash` is given, holding another current token or no longer having a
-        user). Rows are kept."""
+    ) -> str | None:
+        """Mark one live session revoked and return its user's id; None when none matched (missing,
+        already revoked, expired, or, when `token_hash` is given, holding another current token or no
+        longer having a user). Rows are kept."""
 
     async def revoke_user_session(self, user_id: str, session_id: str, reason: str, now: datetime) -> bool:
         """Revoke one live session only if it belongs to `user_id`; False when none matched."""

@@ -124,6 +124,7 @@ _REVOKE_SESSION = (
     update(sessions)
     .where(sessions.c.id == bindparam("session_id"), _LIVE)
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .returning(sessions.c.user_id)
 )
 _REVOKE_SESSION_WITH_TOKEN = (
     update(sessions)
@@ -134,6 +135,7 @@ _REVOKE_SESSION_WITH_TOKEN = (
         _OWNER_EXISTS,
     )
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .returning(sessions.c.user_id)
 )
 _REVOKE_USER_SESSION = (
     update(sessions)
@@ -241,13 +243,14 @@ def _rotate_session(connection: Connection, rotation: Rotation) -> RotatedSessio
 
 def _revoke_session(
     connection: Connection, session_id: str, reason: str, now: datetime, token_hash: bytes | None
-) -> bool:
+) -> str | None:
     params: dict[str, Any] = {"session_id": session_id, "now": now, "reason": reason}
     if token_hash is None:
         result = connection.execute(_REVOKE_SESSION, params)
     else:
         result = connection.execute(_REVOKE_SESSION_WITH_TOKEN, {**params, "current_hash": token_hash})
-    return result.rowcount == 1
+    owner = result.scalar_one_or_none()
+    return None if owner is None else str(owner)
 
 
 def _revoke_user_session(
@@ -310,7 +313,7 @@ class SqlStore:
 
     async def revoke_session(
         self, session_id: str, reason: str, now: datetime, *, token_hash: bytes | None = None
-    ) -> bool:
+    ) -> str | None:
         return await self._runner.run(
             partial(_revoke_session, session_id=session_id, reason=reason, now=now, token_hash=token_hash)
         )

@@ -18,7 +18,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authsvc.clock import Clock, system_clock
-from authsvc.domain.keys import KeyStoreError, check_keys, load_or_create_keys
+from authsvc.domain.keys import (
+    KeyStoreError,
+    LiveKeyRing,
+    check_keys,
+    load_or_create_keys,
+    load_refresh_secret,
+)
 from authsvc.domain.passwords import PasswordHasher
 from authsvc.domain.service import AuthService, TokenPolicy
 from authsvc.domain.sessions import SessionService
@@ -79,12 +85,20 @@ class RunningServer:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     tls: CertificateReloader | None = None
     metrics_listener: MetricsListener | None = None
+    keys: LiveKeyRing | None = None
+    _key_reloader: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def reload_tls(self) -> None:
         """Re-read the TLS files for the next handshakes (what SIGHUP does); connections open stay up.
         Raise TlsError, keeping the old certificate, when the new files are unusable; no-op without TLS."""
         if self.tls is not None:
             self.tls.reload()
+
+    async def reload_keys(self) -> None:
+        """Re-read the keys directory now (what the reload loop does every AUTHSVC_KEYS_RELOAD_SECONDS).
+        Raise KeyStoreError, keeping the keys in use, when the directory cannot be read."""
+        if self.keys is not None:
+            _log_key_changes(*await asyncio.to_thread(self.keys.reload))
 
     @property
     def target(self) -> str:
@@ -97,10 +111,11 @@ class RunningServer:
     async def stop(self, grace: float | None = 5.0) -> None:
         """Stop accepting, let in-flight RPCs finish within `grace` seconds, then close the store."""
         await _set_health(self.health, health_pb2.HealthCheckResponse.NOT_SERVING)
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
+        for task in (self._monitor, self._key_reloader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.server.stop(grace)
         if self.metrics_listener is not None:
             await self.metrics_listener.stop()
@@ -175,13 +190,31 @@ async def _watch_health(
         serving = await _check_health(store, keys_dir, metrics, servicer, serving)
 
 
+def _log_key_changes(added: frozenset[str], removed: frozenset[str]) -> None:
+    if added or removed:
+        log.info("signing keys reloaded", extra={"added": sorted(added), "removed": sorted(removed)})
+
+
+async def _reload_keys_forever(running: RunningServer, interval: float) -> None:
+    """Follow the keys directory: added keys are published, pruned and revoked ones dropped."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await running.reload_keys()
+        except KeyStoreError as exc:
+            log.warning("signing keys not reloaded, keeping the previous set: %s", exc)
+
+
 async def start_server(settings: Settings, clock: Clock = system_clock) -> RunningServer:
     """Migrate (unless told not to), open the store and keys, bind and start serving."""
     if settings.migrate_on_start:
         await migrate(settings.database_url, connect_timeout_seconds=settings.db_timeout_seconds)
     elif not await is_migrated(settings.database_url, connect_timeout_seconds=settings.db_timeout_seconds):
         raise StartupError("the database schema is not at the newest revision: run `authsvc migrate`")
-    keys = load_or_create_keys(settings.signing_keys_dir, clock())
+    activation_delay = timedelta(seconds=settings.key_activation_delay_seconds)
+    keys_dir = settings.signing_keys_dir
+    keys = LiveKeyRing(keys_dir, load_or_create_keys(keys_dir, clock(), activation_delay), activation_delay)
+    refresh_secret = load_refresh_secret(keys_dir)
     store = await open_store(
         settings.database_url, pool_size=settings.db_pool_size, timeout_seconds=settings.db_timeout_seconds
     )
@@ -197,7 +230,7 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
             refresh_ttl=timedelta(seconds=settings.refresh_ttl_seconds),
             refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
         )
-        tokens = TokenCodec(keys, settings.issuer, settings.audience)
+        tokens = TokenCodec(keys, refresh_secret, settings.issuer, settings.audience, settings.client_id)
         service = AuthService(
             store, hasher, tokens, policy, clock, throttle=_login_throttle(settings, attempts, clock)
         )
@@ -212,7 +245,9 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
             interceptors=[ObservingInterceptor(metrics)],
         )
         add_servicer(
-            AuthServicer(service, sessions, settings.trusted_proxies), AUTH_SERVICE_DESCRIPTOR, server
+            AuthServicer(service, sessions, settings.trusted_proxies, settings.jwks_max_age_seconds),
+            AUTH_SERVICE_DESCRIPTOR,
+            server,
         )
         health_servicer = _new_health_servicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -249,11 +284,12 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         metrics=metrics,
         tls=reloader,
         metrics_listener=metrics_listener,
+        keys=keys,
     )
     # The first check runs before start_server returns, so a started server already reports its health.
-    keys_dir = settings.signing_keys_dir
     serving = await _check_health(store, keys_dir, metrics, health_servicer, None)
     running._monitor = asyncio.create_task(_watch_health(store, keys_dir, metrics, health_servicer, serving))
+    running._key_reloader = asyncio.create_task(_reload_keys_forever(running, settings.keys_reload_seconds))
     return running
 
 

@@ -61,11 +61,17 @@ def _json_web_key(key: PublicJwk) -> auth_pb2.JsonWebKey:
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(
-        self, service: AuthService, sessions: SessionService, trusted_proxies: Sequence[Network]
+        self,
+        service: AuthService,
+        sessions: SessionService,
+        trusted_proxies: Sequence[Network],
+        jwks_max_age_seconds: int = 0,
     ) -> None:
         self._service = service
         self._sessions = sessions
         self._trusted_proxies = tuple(trusted_proxies)
+        # Sent as metadata with every key set; the gateway turns it into the HTTP Cache-Control.
+        self._jwks_cache_control = (("cache-control", f"public, max-age={jwks_max_age_seconds}"),)
 
     async def Register(
         self, request: auth_pb2.RegisterRequest, context: Context
@@ -122,6 +128,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
 
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.JsonWebKeySet:
+        await context.send_initial_metadata(self._jwks_cache_control)
         return auth_pb2.JsonWebKeySet(keys=[_json_web_key(key) for key in self._sessions.published_keys()])
 
     def _client(self, context: Context) -> ClientInfo:

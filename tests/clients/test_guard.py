@@ -149,7 +149,8 @@ async def test_an_exempt_method_needs_no_token_and_outside_a_call_there_is_no_us
 
 
 def forged(claims: dict[str, Any], kid: str, key: Any = None, algorithm: str = "EdDSA") -> str:
-    return jwt.encode(claims, key or Ed25519PrivateKey.generate(), algorithm=algorithm, headers={"kid": kid})
+    headers = {"kid": kid, "typ": "at+jwt"}
+    return jwt.encode(claims, key or Ed25519PrivateKey.generate(), algorithm=algorithm, headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -202,7 +203,8 @@ async def test_after_a_key_rotation_the_guard_refetches_the_keys_for_the_new_kid
     before = await harness.login()
     await call(channel, before.access_token)
     add_key(auth_server.settings.signing_keys_dir, auth_server.clock())
-    await auth_server.restart(grpc_listen=auth_server.target)  # same address: the guard's client follows
+    await auth_server.running.reload_keys()  # what the server does every AUTHSVC_KEYS_RELOAD_SECONDS
+    auth_server.clock.advance(auth_server.settings.key_activation_delay_seconds + 1)
     after = await harness.login()
     assert (
         jwt.get_unverified_header(after.access_token)["kid"]

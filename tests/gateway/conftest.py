@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,7 +20,7 @@ GatewayFactory = Callable[[str], AbstractAsyncContextManager[RunningGateway]]
 
 @asynccontextmanager
 async def running_gateway(
-    target: str, deadline: float = TEST_DEADLINE_SECONDS, *, expose_internal: bool = False
+    target: str, deadline: float = TEST_DEADLINE_SECONDS, *, expose_internal: bool = False, **overrides: Any
 ) -> AsyncIterator[RunningGateway]:
     settings = GatewaySettings(
         http_host="127.0.0.1",
@@ -27,6 +28,7 @@ async def running_gateway(
         grpc_target=target,
         deadline_seconds=deadline,
         expose_internal=expose_internal,
+        **overrides,
     )
     gateway = await start_gateway(settings)
     try:

@@ -66,8 +66,10 @@ async def full_flow(target: str) -> tuple[list[str], list[str]]:
 
 
 def secrets_of(tokens: list[str]) -> list[str]:
-    """Each token whole, and its signature alone (a log that cut the token would still leak that)."""
-    return PASSWORDS + [WRONG_PASSWORD] + tokens + [token.rsplit(".", 1)[1] for token in tokens]
+    """Each token whole, and the part that makes it unforgeable alone (a log that cut the token would
+    still leak that): an access token's signature, an opaque refresh token's MAC."""
+    parts = [token.rsplit(".", 1)[1] if "." in token else token.rsplit("_", 1)[1] for token in tokens]
+    return [*PASSWORDS, WRONG_PASSWORD, *tokens, *parts]
 
 
 async def test_no_token_or_password_is_in_the_logs_or_the_database_files(tmp_path):

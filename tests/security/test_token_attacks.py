@@ -1,5 +1,8 @@
 """Forged, altered and hostile tokens, through LogoutAll's bearer and Refresh's body.
 
+Access tokens are attacked as JWTs (made with the server's real key, so only the attacked property is
+wrong); refresh tokens are opaque and attacked as such, plus as forged JWTs of the legacy format.
+
 Every attack answers UNAUTHENTICATED or INVALID_ARGUMENT (or, for a bearer past the documented metadata
 limit, RESOURCE_EXHAUSTED); never INTERNAL or UNKNOWN. Cases already covered elsewhere, not repeated
 here: alg none, another key, expired and malformed refresh tokens (tests/transport/test_refresh.py), an
@@ -14,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2, status_pb2
 
 from authsvc.domain.keys import load_or_create_keys
+from authsvc.domain.refresh_tokens import RefreshTokenMac
 from authsvc.v1 import auth_pb2
 from tests.security import raw_grpc
 from tests.status import error_info, expect_error
@@ -64,14 +69,17 @@ class Forger:
 
     def __init__(self, keys_dir: Path) -> None:
         ring = load_or_create_keys(keys_dir, datetime.now(UTC))  # the server's key already exists
-        self.key = ring.signing
+        self.key = ring.signing_at(datetime.now(UTC))
 
     def sign(
-        self, claims: dict[str, Any], kid: str | None = None, key: Ed25519PrivateKey | None = None
+        self,
+        claims: dict[str, Any],
+        kid: str | None = None,
+        key: Ed25519PrivateKey | None = None,
+        typ: str = "at+jwt",
     ) -> str:
-        return jwt.encode(
-            claims, key or self.key.private_key, algorithm="EdDSA", headers={"kid": kid or self.key.kid}
-        )
+        headers = {"kid": kid or self.key.kid, "typ": typ}
+        return jwt.encode(claims, key or self.key.private_key, algorithm="EdDSA", headers=headers)
 
     def public_secrets(self) -> list[bytes]:
         public = self.key.public_key
@@ -138,6 +146,16 @@ ATTACKS: dict[str, tuple[Attack, tuple[grpc.StatusCode, str]]] = {
         ],
         INVALID,
     ),
+    "a header that does not say at+jwt": (
+        lambda token, forger: [
+            forger.sign(claims_of(token), typ="JWT"),
+            forger.sign(claims_of(token), typ="at+jwt+x"),
+            jwt.encode(
+                claims_of(token), forger.key.private_key, algorithm="EdDSA", headers={"kid": forger.key.kid}
+            ),
+        ],
+        INVALID,
+    ),
     "a token of about one megabyte": (
         lambda token, _: [token + "A" * (1 << 20)],
         # Past the documented limits: the 64 KiB message or 16 KiB metadata limit, or the token length.
@@ -185,10 +203,76 @@ async def test_an_attacked_access_token_is_refused_as_a_bearer(auth_server, genu
     assert answer.revoked_sessions == 1
 
 
-@pytest.mark.parametrize("attack", list(ATTACKS))
+def _opaque_parts(token: str) -> tuple[str, str, int, str]:
+    prefix, session_id, generation, mac = token.split("_")
+    return prefix, session_id, int(generation), mac
+
+
+def _legacy_refresh_claims(token: str, access_token: str) -> dict[str, Any]:
+    _, session_id, generation, _ = _opaque_parts(token)
+    claims = claims_of(access_token)
+    return {
+        "iss": claims["iss"],
+        "aud": claims["aud"],
+        "sub": claims["sub"],
+        "sid": session_id,
+        "jti": f"{session_id}.{generation}",
+        "gen": generation,
+        "iat": claims["iat"],
+        "exp": claims["iat"] + 30 * DAY,
+        "type": "refresh",
+    }
+
+
+# Each attack turns a genuine opaque refresh token (and the access token of its pair) into hostile ones.
+RefreshAttack = Callable[[str, str, Forger], list[str]]
+
+REFRESH_ATTACKS: dict[str, tuple[RefreshAttack, tuple[grpc.StatusCode, str]]] = {
+    "another MAC": (
+        lambda token, _a, _f: [token[:-64] + "0" * 64, token[:-1] + ("1" if token[-1] == "0" else "0")],
+        INVALID,
+    ),
+    "the MAC of another generation or session": (
+        lambda token, _a, _f: [
+            token.replace(f"_{_opaque_parts(token)[2]}_", f"_{_opaque_parts(token)[2] + 1}_"),
+            token.replace(_opaque_parts(token)[1], "00000000-0000-4000-8000-000000000000"),
+        ],
+        INVALID,
+    ),
+    "another spelling of the same token": (
+        lambda token, _a, _f: [
+            token.upper(),
+            token.replace(f"_{_opaque_parts(token)[2]}_", f"_0{_opaque_parts(token)[2]}_"),
+            token + "\n",
+            " " + token,
+        ],
+        INVALID,
+    ),
+    "a MAC under another secret": (
+        lambda token, _a, _f: [
+            RefreshTokenMac(os.urandom(32)).mint(_opaque_parts(token)[1], _opaque_parts(token)[2])
+        ],
+        INVALID,
+    ),
+    "a forged JWT of the legacy refresh format": (
+        lambda token, access, forger: [
+            forger.sign(_legacy_refresh_claims(token, access), key=Ed25519PrivateKey.generate(), typ="JWT"),
+            jwt.encode(_legacy_refresh_claims(token, access), "", algorithm="none"),
+        ],
+        INVALID,
+    ),
+    "an access token": (lambda _t, access, _f: [access], INVALID),
+    "a token of about one megabyte": (
+        lambda token, _a, _f: [token + "0" * (1 << 20)],
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", list(REFRESH_ATTACKS))
 async def test_an_attacked_refresh_token_is_refused(auth_server, genuine, forger, attack):
-    make, expected = ATTACKS[attack]
-    for token in make(genuine.refresh_token, forger):
+    make, expected = REFRESH_ATTACKS[attack]
+    for token in make(genuine.refresh_token, genuine.access_token, forger):
         outcome = await rpc_outcome(auth_server.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=token)))
         assert outcome == expected, (attack, token[:200])
     await auth_server.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=genuine.refresh_token))

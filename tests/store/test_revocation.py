@@ -11,7 +11,7 @@ LATER = T0 + DAY
 
 async def test_revoking_a_live_session_marks_it_and_keeps_the_row(store, user_with_sessions):
     _, (session,) = await user_with_sessions(1)
-    assert await store.revoke_session(session.id, "logout", LATER) is True
+    assert await store.revoke_session(session.id, "logout", LATER) == session.user_id
     revoked = await store.get_session(session.id)
     assert (revoked.revoked_at, revoked.revoked_reason) == (LATER, "logout")
 
@@ -19,22 +19,25 @@ async def test_revoking_a_live_session_marks_it_and_keeps_the_row(store, user_wi
 async def test_revoking_twice_or_a_missing_session_matches_nothing(store, user_with_sessions):
     _, (session,) = await user_with_sessions(1)
     await store.revoke_session(session.id, "logout", LATER)
-    assert await store.revoke_session(session.id, "again", LATER) is False
+    assert await store.revoke_session(session.id, "again", LATER) is None
     assert (await store.get_session(session.id)).revoked_reason == "logout"
-    assert await store.revoke_session("no-such-session", "logout", LATER) is False
+    assert await store.revoke_session("no-such-session", "logout", LATER) is None
 
 
 async def test_revoking_an_expired_session_matches_nothing(store, user_with_sessions):
     _, (session,) = await user_with_sessions(1)
-    assert await store.revoke_session(session.id, "logout", T0 + 31 * DAY) is False
+    assert await store.revoke_session(session.id, "logout", T0 + 31 * DAY) is None
     assert (await store.get_session(session.id)).revoked_at is None
 
 
 async def test_revoking_with_a_token_hash_needs_the_current_token(store, user_with_sessions):
     _, (session,) = await user_with_sessions(1)
-    assert await store.revoke_session(session.id, "logout", LATER, token_hash=os.urandom(32)) is False
+    assert await store.revoke_session(session.id, "logout", LATER, token_hash=os.urandom(32)) is None
     assert (await store.get_session(session.id)).revoked_at is None
-    assert await store.revoke_session(session.id, "logout", LATER, token_hash=session.token_hash) is True
+    assert (
+        await store.revoke_session(session.id, "logout", LATER, token_hash=session.token_hash)
+        == session.user_id
+    )
 
 
 async def test_a_user_cannot_revoke_another_users_session(store, user_with_sessions):

@@ -1,7 +1,10 @@
-"""Key rotation: `authsvc keys rotate` adds a key that signs after a restart while older tokens stay good;
-`authsvc keys prune` drops a key only once no live token can carry it."""
+"""Keys that running servers follow: `authsvc keys rotate` adds a key that is published at the next reload
+and signs after the activation delay, with no restart; `keys prune` drops a key only once no live token can
+carry it; `keys revoke` pulls a key out of a running server at its next reload."""
 
 from __future__ import annotations
+
+import logging
 
 import grpc
 import jwt
@@ -11,6 +14,7 @@ from authsvc.v1 import auth_pb2
 from tests.cli import run_cli
 from tests.status import expect_error
 
+DELAY = 600  # the default activation delay
 # Short lifetimes so that "no live token can use it" is minutes, not a month, away.
 SHORT = {"access_ttl_seconds": 60, "refresh_ttl_seconds": 600}
 
@@ -28,31 +32,32 @@ async def published_kids(auth_server) -> list[str]:
     return [key.kid for key in answer.keys]
 
 
-async def test_after_rotate_and_restart_old_tokens_still_work_and_new_ones_carry_the_new_kid(
+async def rotate(auth_server, monkeypatch, capsys) -> str:
+    code, out = await run_cli(monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "rotate")
+    assert code == 0 and out.startswith("added signing key ")
+    return out.split()[3].rstrip(";")
+
+
+async def test_a_rotated_key_is_published_at_the_next_reload_and_signs_after_the_delay(
     auth_server, register, login, monkeypatch, capsys
 ):
     await register()
     before = await login()
-    code, out = await run_cli(monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "rotate")
-    assert code == 0 and "added signing key" in out
-    new_kid = out.split()[3].rstrip(";")
-    await auth_server.restart()
+    new_kid = await rotate(auth_server, monkeypatch, capsys)
+    assert await published_kids(auth_server) == [kid(before.access_token)]  # not reloaded yet
+    await auth_server.running.reload_keys()
 
-    # The access token signed by the old key is still accepted by authenticated RPCs...
-    await auth_server.stub.ListSessions(auth_pb2.ListSessionsRequest(), metadata=bearer(before.access_token))
-    # ...and its refresh token still refreshes, into tokens signed by the new key.
+    # Published at once, newest first, while the old key still signs: verifiers learn it first.
+    assert await published_kids(auth_server) == [new_kid, kid(before.access_token)]
+    auth_server.clock.advance(DELAY - 1)
+    assert kid((await login()).access_token) == kid(before.access_token)
+
+    auth_server.clock.advance(2)
     renewed = await auth_server.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=before.refresh_token))
     after = await login()
-    assert kid(renewed.access_token) == kid(renewed.refresh_token) == kid(after.access_token) == new_kid
-    assert kid(before.access_token) != new_kid
-    assert await published_kids(auth_server) == [new_kid, kid(before.access_token)]
-
-
-async def test_a_rotation_is_not_used_before_the_restart(auth_server, register, login, monkeypatch, capsys):
-    await register()
-    first = await login()
-    await run_cli(monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "rotate")
-    assert kid((await login()).access_token) == kid(first.access_token)
+    assert kid(renewed.access_token) == kid(after.access_token) == new_kid
+    # The access token signed by the old key is still accepted by authenticated RPCs.
+    await auth_server.stub.ListSessions(auth_pb2.ListSessionsRequest(), metadata=bearer(before.access_token))
 
 
 @pytest.mark.parametrize("server_settings", [SHORT], indirect=True)
@@ -61,35 +66,30 @@ async def test_prune_keeps_a_replaced_key_while_its_tokens_may_live(
 ):
     await register()
     await login()
-    await run_cli(monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "rotate")
-    auth_server.clock.advance(600)  # exactly the refresh lifetime: a token may still be valid
+    await rotate(auth_server, monkeypatch, capsys)
+    # The old key signed until the new one activated; then tokens live up to the refresh lifetime.
+    auth_server.clock.advance(DELAY + 600)
     code, out = await run_cli(monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "prune")
     assert code == 0 and out.startswith("no signing key to remove")
     assert len(list(auth_server.settings.signing_keys_dir.glob("*.pem"))) == 2
 
 
 @pytest.mark.parametrize("server_settings", [SHORT], indirect=True)
-async def test_prune_removes_a_key_no_token_can_use_and_its_tokens_are_then_rejected(
+async def test_prune_removes_a_key_no_token_can_use_and_running_servers_then_refuse_it(
     auth_server, register, login, monkeypatch, capsys
 ):
     await register()
     old = await login()
-    await run_cli(monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "rotate")
-    await auth_server.restart()
-    auth_server.clock.advance(601)
+    await rotate(auth_server, monkeypatch, capsys)
+    auth_server.clock.advance(DELAY + 601)
     code, out = await run_cli(monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "prune")
     assert code == 0
     assert len(out.splitlines()) == 1 and out.startswith(f"removed signing key {kid(old.access_token)} ")
-    await auth_server.restart()
+    await auth_server.running.reload_keys()  # what the running server does every reload interval
 
-    # Unknown kid: TOKEN_INVALID, before any expiry check, for both kinds of token.
+    # Unknown kid: TOKEN_INVALID, before any expiry check.
     await expect_error(
         auth_server.stub.ListSessions(auth_pb2.ListSessionsRequest(), metadata=bearer(old.access_token)),
-        grpc.StatusCode.UNAUTHENTICATED,
-        "TOKEN_INVALID",
-    )
-    await expect_error(
-        auth_server.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=old.refresh_token)),
         grpc.StatusCode.UNAUTHENTICATED,
         "TOKEN_INVALID",
     )
@@ -103,3 +103,59 @@ async def test_prune_never_removes_the_only_key(auth_server, monkeypatch, capsys
     code, out = await run_cli(monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "prune")
     assert code == 0 and out.startswith("no signing key to remove")
     assert len(list(auth_server.settings.signing_keys_dir.glob("*.pem"))) == 1
+
+
+async def test_a_revoked_key_is_refused_at_the_next_reload_with_a_log_line_naming_it(
+    auth_server, register, login, monkeypatch, capsys, caplog
+):
+    await register()
+    pair = await login()
+    revoked = kid(pair.access_token)
+    code, out = await run_cli(
+        monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "revoke", revoked
+    )
+    assert code == 0 and out.startswith(f"revoked signing key {revoked};")
+    replacement = out.splitlines()[1].split()[3]  # the only key was revoked: one is added in its place
+    await auth_server.running.reload_keys()
+
+    assert await published_kids(auth_server) == [replacement]
+    with caplog.at_level(logging.WARNING, logger="authsvc.tokens"):
+        await expect_error(
+            auth_server.stub.ListSessions(auth_pb2.ListSessionsRequest(), metadata=bearer(pair.access_token)),
+            grpc.StatusCode.UNAUTHENTICATED,
+            "TOKEN_INVALID",
+        )
+    assert [record.__dict__.get("kid") for record in caplog.records] == [revoked]
+    # Refresh tokens are not signed: the session goes on, now under the replacement key.
+    renewed = await auth_server.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=pair.refresh_token))
+    assert kid(renewed.access_token) == replacement
+    await auth_server.stub.ListSessions(auth_pb2.ListSessionsRequest(), metadata=bearer(renewed.access_token))
+
+
+async def test_revoking_the_signing_key_falls_back_to_the_previous_one_and_adds_a_replacement(
+    auth_server, register, login, monkeypatch, capsys
+):
+    await register()
+    first = kid((await login()).access_token)
+    second = await rotate(auth_server, monkeypatch, capsys)
+    auth_server.clock.advance(DELAY + 1)
+    await auth_server.running.reload_keys()
+    assert kid((await login()).access_token) == second
+
+    code, out = await run_cli(
+        monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "revoke", second
+    )
+    assert code == 0
+    third = out.splitlines()[1].split()[3]
+    await auth_server.running.reload_keys()
+    assert await published_kids(auth_server) == [third, first]
+    assert kid((await login()).access_token) == first  # the replacement waits out the activation delay
+    auth_server.clock.advance(DELAY + 1)
+    assert kid((await login()).access_token) == third
+
+
+async def test_revoking_an_unknown_kid_is_one_line_and_exit_2(auth_server, monkeypatch, capsys):
+    code, out = await run_cli(
+        monkeypatch, capsys, auth_server.settings, auth_server.clock, "keys", "revoke", "no-such-kid"
+    )
+    assert code == 2 and out == ""  # the one line goes to stderr

@@ -4,10 +4,10 @@ service's JWKS, optionally confirm through Introspect that the session is still 
 `BlockingBearerGuard` for threads (a thread-pool grpc server, a WSGI app); both apply the rules of
 verification.py.
 
-Offline checks (signature by `kid`, `alg` EdDSA, `iss`, `aud`, `exp`, `type == "access"`) cost no call.
-They cannot see a revocation: an access token of a revoked session verifies until it expires (15 minutes
-by default). With `check_revocation=True` every request also costs one Introspect call, and is refused
-when the service cannot answer (fail closed).
+Offline checks (signature by `kid`, `alg` EdDSA, `typ` at+jwt, one spelling per token, `iss`, `aud`,
+`exp`) cost no call. They cannot see a revocation: an access token of a revoked session verifies until it
+expires (15 minutes by default). With `check_revocation=True` every request also costs one Introspect
+call, and is refused when the service cannot answer (fail closed).
 
 The key set is fetched once and cached for `jwks_max_age` seconds. A token with an unknown `kid` (the
 service rotated its key) triggers a refetch, at most once per `refetch_interval` seconds, so a flood of

@@ -1,10 +1,14 @@
-"""The checks of a bearer access token that both guards share: the `authorization` entry, the JWS header,
-the claims against the key (pyjwt), the expiry against an injected clock, and the key-cache policy.
+"""The checks of a bearer access token that both guards share: the `authorization` entry, the JWS header
+(`alg` EdDSA, `typ` at+jwt as RFC 9068 asks, a `kid`), the one canonical spelling of each part, the claims
+against the key (pyjwt), the expiry against an injected clock, and the key-cache policy.
 Nothing here locks or calls the service; guard.py does both.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +19,26 @@ import jwt
 from authsvc_client.errors import AuthServiceError
 
 ALGORITHM = "EdDSA"
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068 section 4, compared case-insensitively
 MAX_TOKEN_LENGTH = 4096  # the service issues nothing longer
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def is_canonical(token: str) -> bool:
+    """Whether every part of a compact JWS is in its one base64url spelling (RFC 4648 section 3.5: the
+    unused low bits of the last character are zero), so that a token has exactly one string form."""
+    if _COMPACT.fullmatch(token) is None:
+        return False
+    for part in token.split("."):
+        if len(part) % 4 == 1:
+            return False
+        try:
+            decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode("ascii") != part:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -83,15 +106,17 @@ class Rules:
         self.last_unknown_refetch: float | None = None
 
     def kid_of(self, token: str) -> str:
-        if len(token) > MAX_TOKEN_LENGTH:
+        if len(token) > MAX_TOKEN_LENGTH or not is_canonical(token):
             raise refused("TOKEN_INVALID", "Token is invalid")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise refused("TOKEN_INVALID", "Token is invalid") from exc
-        kid = header.get("kid")
+        kid, typ = header.get("kid"), header.get("typ")
         if header.get("alg") != ALGORITHM or not isinstance(kid, str):
             raise refused("TOKEN_INVALID", "Token is invalid")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise refused("TOKEN_INVALID", "Token is not an access token")
         return kid
 
     def due(self, now: float) -> bool:
@@ -142,7 +167,7 @@ class Rules:
                 issuer=self.issuer,
                 # Expiry is checked below against the injected clock, not pyjwt's time.time().
                 options={
-                    "require": ["iss", "aud", "sub", "sid", "exp", "type"],
+                    "require": ["iss", "aud", "sub", "sid", "exp"],
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
@@ -150,8 +175,6 @@ class Rules:
             )
         except jwt.PyJWTError as exc:
             raise refused("TOKEN_INVALID", "Token is invalid") from exc
-        if claims["type"] != "access":
-            raise refused("TOKEN_INVALID", "Token is not an access token")
         if not isinstance(claims["exp"], int) or not all(isinstance(claims[c], str) for c in ("sub", "sid")):
             raise refused("TOKEN_INVALID", "Token is invalid")
         # RFC 7519 section 4.1.4: the token must not be accepted on or after `exp`.
