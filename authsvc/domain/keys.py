@@ -178,12 +178,19 @@ def _read_key(path: Path) -> SigningKey:
 
 
 def _write_private(path: Path, content: bytes) -> None:
-    # 0600 from the first byte: a secret is never readable by others, not even briefly.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
+    # 0600 from the first byte: a secret is never readable by others, not even briefly. Written under a
+    # name readers skip, then linked into place whole: a replica reloading the directory (it takes no
+    # lock) never reads half a key, and an existing file is never replaced.
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(draft, path)
+    finally:
+        draft.unlink()
 
 
 def _write_key(directory: Path, now: datetime) -> SigningKey:

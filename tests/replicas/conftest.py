@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,19 +46,22 @@ def _stop(replica: Replica) -> None:
 class Deployment:
     replicas: list[Replica]
     database: databases.PostgresDatabase
+    environment: dict[str, str]  # what the replicas share: an `authsvc` command run with it acts on them
 
 
-@pytest.fixture(scope="module")
-def deployment(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """Two replicas serving one fresh PostgreSQL database; stopped and the database dropped after."""
-    database = databases.create_database_sync(postgres_admin_url, "authsvc_replicas", migrated=False)
-    folder = tmp_path_factory.mktemp("replicas")
+@contextmanager
+def deploy(admin_url: str, folder: Path, **settings: str) -> Iterator[Deployment]:
+    """Two replicas serving one fresh PostgreSQL database, keys in `folder`/shared-keys; stopped and the
+    database dropped after. `settings` are extra AUTHSVC_* variables (without the prefix)."""
+    database = databases.create_database_sync(admin_url, "authsvc_replicas", migrated=False)
     environment = {
         **os.environ,
         "AUTHSVC_DATABASE_URL": database.url,
+        "AUTHSVC_DATA_DIR": str(folder / "data-cli"),
         "AUTHSVC_KEYS_DIR": str(folder / "shared-keys"),
         "AUTHSVC_BCRYPT_ROUNDS": "4",
         "AUTHSVC_LOG_LEVEL": "WARNING",
+        **{f"AUTHSVC_{name.upper()}": value for name, value in settings.items()},
     }
     started: list[Replica] = []
     try:
@@ -79,8 +83,15 @@ def deployment(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
             started.append(Replica(name, target, process, log))
         for replica in started:
             wait_serving(replica.target, replica.process, replica.log, START_SECONDS)
-        yield Deployment(started, database)
+        yield Deployment(started, database, environment)
     finally:
         for replica in started:
             _stop(replica)
         databases.drop_database_sync(database)
+
+
+@pytest.fixture(scope="module")
+def deployment(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """Two replicas serving one fresh PostgreSQL database; stopped and the database dropped after."""
+    with deploy(postgres_admin_url, tmp_path_factory.mktemp("replicas")) as running:
+        yield running
