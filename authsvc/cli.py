@@ -203,6 +203,10 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
         if args.command == "serve" and args.no_migrate:
             settings = Settings(**{**settings.__dict__, "migrate_on_start": False})
         log.info("configuration", extra={"config": settings.describe()})
+        if args.command in ("serve", "migrate"):
+            # Whatever these create (data dir, database and its -wal/-shm, keys) is the service's alone:
+            # 0700 folders, 0600 files. Only here: tests run the other commands inside pytest's process.
+            os.umask(0o077)
         if args.command == "serve":
             asyncio.run(_serve(settings))
         elif args.command == "migrate":

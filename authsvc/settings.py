@@ -11,9 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from authsvc import gateway_secret
+
 DEFAULT_DATA_DIR = Path("./data")
 _SECRET_NAMES = ("password", "secret")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_INTROSPECTION_SECRET_BYTES = 32
 
 
 class SettingsError(ValueError):
@@ -38,21 +41,36 @@ class Settings:
     # published this long (at least the verifiers' JWKS cache lifetime plus one reload).
     keys_reload_seconds: float = 30.0
     key_activation_delay_seconds: int = 600
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
-        default=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-    )
+    # Who is believed about the client's address (x-forwarded-for) and user agent: the REST gateway, known
+    # by the secret in this file (default: gateway.secret in the data dir, created at first start) or,
+    # under mutual TLS, by a client certificate naming one of gateway_tls_names (authsvc/gateway_secret.py);
+    # and any peer in trusted_proxies (other proxies; empty by default). Everyone else is recorded and
+    # throttled at its own peer address.
+    gateway_secret_file: Path | None = None
+    gateway_tls_names: tuple[str, ...] = ()
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
     db_pool_size: int = 10
     db_timeout_seconds: float = 5.0
     migrate_on_start: bool = True
     shutdown_grace_seconds: float = 10.0
+    # Throttling (authsvc/domain/throttling.py). The per-account limit counts one account at one address.
     login_window_seconds: int = 300
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 50
+    login_max_failures_across_addresses: int = 100  # one account, from addresses it is not known at
+    login_across_addresses_window_seconds: int = 3600
+    login_known_address_seconds: int = 2_592_000  # an address a login succeeded at stays known this long
+    register_window_seconds: int = 3600
+    register_max_per_address: int = 10
+    register_max_per_window: int = 1000  # from all addresses together
     redis_url: str = ""
     redis_key_prefix: str = "authsvc:"
-    # Bearer that Introspect callers must present; empty leaves Introspect open (internal port only).
+    # Bearer that Introspect callers must present (at least 32 bytes); empty: Introspect answers loopback
+    # callers only (authsvc/domain/introspection_guard.py). Wrong secrets are throttled per address.
     introspection_secret: str = ""
-    # Operations (README, "Running in production"): TLS, metrics and logs.
+    introspection_window_seconds: int = 300
+    introspection_max_failures_per_address: int = 10
+    # Operations (docs/operations.md): TLS, metrics and logs.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None  # set: mutual TLS, every client must show a cert it signed
@@ -66,6 +84,8 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{db_path}")
         if self.keys_dir is None:
             object.__setattr__(self, "keys_dir", self.data_dir / "keys")
+        if self.gateway_secret_file is None:
+            object.__setattr__(self, "gateway_secret_file", self.data_dir / gateway_secret.FILE_NAME)
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("AUTHSVC_BCRYPT_ROUNDS must be between 4 and 31")
         for name in (
@@ -77,6 +97,12 @@ class Settings:
             "login_window_seconds",
             "login_max_failures_per_account",
             "login_max_failures_per_address",
+            "login_max_failures_across_addresses",
+            "login_across_addresses_window_seconds",
+            "login_known_address_seconds",
+            "register_window_seconds",
+            "register_max_per_address",
+            "register_max_per_window",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
@@ -86,7 +112,19 @@ class Settings:
             raise SettingsError("AUTHSVC_KEY_ACTIVATION_DELAY_SECONDS must be 0 or more")
         if self.refresh_grace_seconds < 0:
             raise SettingsError("AUTHSVC_REFRESH_GRACE_SECONDS must be 0 or more")
+        self._check_introspection()
         self._check_operations()
+
+    def _check_introspection(self) -> None:
+        for name in ("introspection_window_seconds", "introspection_max_failures_per_address"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
+        length = len(self.introspection_secret.encode("utf-8", "surrogateescape"))
+        if 0 < length < MIN_INTROSPECTION_SECRET_BYTES:
+            raise SettingsError(
+                f"AUTHSVC_INTROSPECTION_SECRET must be at least {MIN_INTROSPECTION_SECRET_BYTES} bytes, "
+                f"got {length}: make one with `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
 
     def _check_operations(self) -> None:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
@@ -94,6 +132,11 @@ class Settings:
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise SettingsError(
                 "AUTHSVC_TLS_CLIENT_CA_FILE needs AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE"
+            )
+        if self.gateway_tls_names and self.tls_client_ca_file is None:
+            raise SettingsError(
+                "AUTHSVC_GATEWAY_TLS_NAMES needs mutual TLS (AUTHSVC_TLS_CLIENT_CA_FILE): without it no "
+                "client certificate is checked"
             )
         if self.log_level.upper() not in _LOG_LEVELS:
             raise SettingsError(f"AUTHSVC_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
@@ -124,6 +167,11 @@ class Settings:
         assert self.keys_dir is not None  # set in __post_init__
         return self.keys_dir
 
+    @property
+    def gateway_secret_path(self) -> Path:
+        assert self.gateway_secret_file is not None  # set in __post_init__
+        return self.gateway_secret_file
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read the AUTHSVC_* variables; unset ones keep their defaults. Raise SettingsError on bad values."""
@@ -144,6 +192,8 @@ class Settings:
             "AUTHSVC_KEYS_RELOAD_SECONDS": ("keys_reload_seconds", float),
             "AUTHSVC_KEY_ACTIVATION_DELAY_SECONDS": ("key_activation_delay_seconds", int),
             "AUTHSVC_TRUSTED_PROXIES": ("trusted_proxies", _parse_networks),
+            "AUTHSVC_GATEWAY_SECRET_FILE": ("gateway_secret_file", Path),
+            "AUTHSVC_GATEWAY_TLS_NAMES": ("gateway_tls_names", _parse_names),
             "AUTHSVC_DB_POOL_SIZE": ("db_pool_size", int),
             "AUTHSVC_DB_TIMEOUT_SECONDS": ("db_timeout_seconds", float),
             "AUTHSVC_MIGRATE_ON_START": ("migrate_on_start", _parse_bool),
@@ -151,9 +201,17 @@ class Settings:
             "AUTHSVC_LOGIN_WINDOW_SECONDS": ("login_window_seconds", int),
             "AUTHSVC_LOGIN_MAX_FAILURES_PER_ACCOUNT": ("login_max_failures_per_account", int),
             "AUTHSVC_LOGIN_MAX_FAILURES_PER_ADDRESS": ("login_max_failures_per_address", int),
+            "AUTHSVC_LOGIN_MAX_FAILURES_ACROSS_ADDRESSES": ("login_max_failures_across_addresses", int),
+            "AUTHSVC_LOGIN_ACROSS_ADDRESSES_WINDOW_SECONDS": ("login_across_addresses_window_seconds", int),
+            "AUTHSVC_LOGIN_KNOWN_ADDRESS_SECONDS": ("login_known_address_seconds", int),
+            "AUTHSVC_REGISTER_WINDOW_SECONDS": ("register_window_seconds", int),
+            "AUTHSVC_REGISTER_MAX_PER_ADDRESS": ("register_max_per_address", int),
+            "AUTHSVC_REGISTER_MAX_PER_WINDOW": ("register_max_per_window", int),
             "AUTHSVC_REDIS_URL": ("redis_url", str),
             "AUTHSVC_REDIS_KEY_PREFIX": ("redis_key_prefix", str),
             "AUTHSVC_INTROSPECTION_SECRET": ("introspection_secret", str),
+            "AUTHSVC_INTROSPECTION_WINDOW_SECONDS": ("introspection_window_seconds", int),
+            "AUTHSVC_INTROSPECTION_MAX_FAILURES_PER_ADDRESS": ("introspection_max_failures_per_address", int),
             "AUTHSVC_TLS_CERT_FILE": ("tls_cert_file", Path),
             "AUTHSVC_TLS_KEY_FILE": ("tls_key_file", Path),
             "AUTHSVC_TLS_CLIENT_CA_FILE": ("tls_client_ca_file", Path),
@@ -178,6 +236,10 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("database_url", "redis_url"):
                 value = mask_url_password(str(value))
+            elif f.name == "gateway_secret_file":  # where the secret is, not the secret
+                value = str(value)
+            elif f.name == "gateway_tls_names":
+                value = ",".join(value)
             elif any(word in f.name for word in _SECRET_NAMES):
                 value = "***" if value else ""
             elif f.name == "trusted_proxies":
@@ -209,6 +271,10 @@ def is_loopback(listen: str) -> bool:
 
 def _parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
+def _parse_names(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 def _parse_bool(raw: str) -> bool:

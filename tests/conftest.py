@@ -16,6 +16,7 @@ from authsvc.settings import Settings
 from authsvc.transport.server import RunningServer, start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests import databases
+from tests.addresses import GATEWAY_SECRET_FILE
 
 
 class ManualClock:
@@ -32,7 +33,14 @@ class ManualClock:
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    base = Settings(grpc_listen="127.0.0.1:0", data_dir=data_dir, bcrypt_rounds=4, shutdown_grace_seconds=1)
+    """Test settings; the gateway secret is the run's one (tests/addresses.py), which test gateways read."""
+    base = Settings(
+        grpc_listen="127.0.0.1:0",
+        data_dir=data_dir,
+        bcrypt_rounds=4,
+        shutdown_grace_seconds=1,
+        gateway_secret_file=GATEWAY_SECRET_FILE,
+    )
     return replace(base, **overrides) if overrides else base
 
 

@@ -107,7 +107,9 @@ async def test_prune_deletes_login_throttling_counters_whose_window_ended(
 ):
     await register()
     with pytest.raises(grpc.aio.AioRpcError):
-        await login(password="wrong password")  # leaves a counter for the account and one for the address
+        # Leaves counters for the account at this address and for the address (300 s windows), and one for
+        # the account across addresses (an hour): only the first two have ended by 301 s.
+        await login(password="wrong password")
     _, early = await run_cli(
         monkeypatch, capsys, auth_server.settings, auth_server.clock, "prune", "--older-than", "30d"
     )

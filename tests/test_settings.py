@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,10 @@ def test_defaults_match_the_contract():
         2592000,
     )
     assert (settings.refresh_grace_seconds, settings.issuer, settings.audience) == (10, "authsvc", "authsvc")
-    assert ipaddress.ip_address("127.0.0.1") in settings.trusted_proxies[0]
+    # Only the gateway (its secret in the data dir) is believed about client addresses, not loopback.
+    assert settings.trusted_proxies == ()
+    assert settings.gateway_secret_file == Path("data/gateway.secret")
+    assert settings.gateway_tls_names == ()
 
 
 def test_variables_override_defaults():

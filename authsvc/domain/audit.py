@@ -27,13 +27,26 @@ REUSE_DETECTED = "reuse_detected"
 SESSION_REVOKED = "session_revoked"  # the user revoked one of their sessions (RevokeSession)
 
 
+# The longest text of an IP address (IPv6 with an embedded IPv4 address); the transport normalises
+# addresses to at most 39 characters, and anything longer is not an address.
+MAX_IP_ADDRESS = 45
+
+
 @dataclass(frozen=True)
 class ClientInfo:
-    """Who is calling, as the transport saw it: recorded on new sessions and on every audit event."""
+    """Who is calling, as the transport saw it: recorded on new sessions and on every audit event.
+
+    An `ip_address` longer than any IP address is dropped (None), so no caller of the domain can make a
+    throttling key or a session row out of one.
+    """
 
     user_agent: str | None = None
     ip_address: str | None = None
     request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ip_address is not None and len(self.ip_address) > MAX_IP_ADDRESS:
+            object.__setattr__(self, "ip_address", None)
 
 
 def record(

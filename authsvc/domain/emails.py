@@ -12,7 +12,7 @@ MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path, less the angle bra
 def normalise_email(raw: str) -> str:
     """Trim, validate and lower-case an address; raise InvalidEmail with a human reason when it is not one.
 
-    The whole address is lower-cased: SPEC.md compares emails case-insensitively, local part included.
+    The whole address is lower-cased: docs/api.md compares emails case-insensitively, local part included.
     """
     candidate = raw.strip()
     if not candidate:

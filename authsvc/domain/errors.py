@@ -79,6 +79,17 @@ class RefreshTokenReused(NotAuthenticated):
     default_message = "Refresh token was already used; the session has been revoked"
 
 
+# -- the caller may not use this RPC at all (PERMISSION_DENIED) ----------------------------------------
+class PermissionDenied(AuthError):
+    reason = "PERMISSION_DENIED"
+    default_message = "Permission denied"
+
+
+class IntrospectionLoopbackOnly(PermissionDenied):
+    reason = "INTROSPECTION_LOOPBACK_ONLY"
+    default_message = "Introspection answers only loopback callers: no introspection secret is configured"
+
+
 # -- other outcomes -----------------------------------------------------------------------------------
 class EmailTaken(AuthError):
     reason = "EMAIL_TAKEN"

@@ -73,16 +73,25 @@ class PasswordHasher:
     async def verify(self, password: str, password_hash: str | None) -> bool:
         """Check `password`; with no hash (unknown user) spend the same work on a decoy and say False.
 
+        A wrong password for a hash made at a lower cost (before AUTHSVC_BCRYPT_ROUNDS was raised) also
+        spends a check of the decoy at the current cost, so an old account's wrong password costs at
+        least what an unknown email does (a right one is re-hashed at the current cost by the login).
         Raise PasswordTooLong for input bcrypt cannot take, before any work.
         """
         encoded = _encode(password)
         if password_hash is None:
-            decoy = await self._decoy_hash()
-            await self._run(bcrypt.checkpw, encoded, decoy)
+            await self._spend_decoy_check(encoded)
             return False
         expected = password_hash.encode("ascii")
         computed = await self._run(bcrypt.hashpw, encoded, expected)
-        return hmac.compare_digest(computed, expected)
+        matched = hmac.compare_digest(computed, expected)
+        if not matched and self.needs_rehash(password_hash):
+            await self._spend_decoy_check(encoded)
+        return matched
+
+    async def _spend_decoy_check(self, encoded: bytes) -> None:
+        """One bcrypt check at the current cost whose answer is never used."""
+        await self._run(bcrypt.checkpw, encoded, await self._decoy_hash())
 
     def needs_rehash(self, password_hash: str) -> bool:
         return hash_cost(password_hash) < self.rounds

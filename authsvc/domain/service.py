@@ -1,6 +1,6 @@
 """The authentication service: accounts, logins, and the session lifecycle.
 
-Sessions hold a rotating refresh token (SPEC.md, "Sessions and revocation"): a refresh spends the
+Sessions hold a rotating refresh token (docs/api.md, "Sessions and revocation"): a refresh spends the
 presented token by compare-and-set; a replay of the immediate parent within the grace window gets the
 same child back; any other spent token is reuse and revokes the whole session.
 """
@@ -29,7 +29,7 @@ from authsvc.domain.live_sessions import load_live_session
 from authsvc.domain.outage import reports_store_outage
 from authsvc.domain.passwords import PasswordHasher, check_new_password
 from authsvc.domain.sessions import Caller
-from authsvc.domain.throttling import LoginThrottle
+from authsvc.domain.throttling import LoginThrottle, RegisterThrottle
 from authsvc.domain.tokens import RefreshClaims, TokenCodec, token_hash
 from authsvc.store import (
     AlreadyExists,
@@ -93,6 +93,7 @@ class AuthService:
         clock: Clock,
         *,
         throttle: LoginThrottle | None = None,
+        register_throttle: RegisterThrottle | None = None,
     ) -> None:
         self._store = store
         self._hasher = hasher
@@ -100,12 +101,18 @@ class AuthService:
         self._policy = policy
         self._clock = clock
         self._throttle = throttle or LoginThrottle.off(clock)
+        self._register_throttle = register_throttle or RegisterThrottle.off(clock)
 
     @reports_store_outage
     async def register(self, email: str, password: str, client: ClientInfo) -> Registered:
-        """Create an account. Raise InvalidEmail, WeakPassword, PasswordTooLong or EmailTaken."""
+        """Create an account. Raise InvalidEmail, WeakPassword, PasswordTooLong, Throttled or EmailTaken.
+
+        A valid request is counted before any bcrypt work (a throttled one costs none), and the password
+        is hashed before the email is checked for duplicates, so a taken email and a new one cost the same.
+        """
         normalised = normalise_email(email)
         encoded = check_new_password(password)
+        await self._register_throttle.begin_attempt(client)
         password_hash = await self._hasher.hash(encoded)
         user = User(str(uuid.uuid4()), normalised, password_hash, DEFAULT_ROLE, self._clock())
         try:
@@ -123,7 +130,7 @@ class AuthService:
         if not password:
             raise InvalidRequest("Password is required")
         # Counted before any bcrypt work (raises Throttled); a failure below leaves the attempt counted.
-        await self._throttle.begin_attempt(normalised, client)
+        attempt = await self._throttle.begin_attempt(normalised, client)
         try:
             user: User | None = await self._store.get_user_by_email(normalised)
         except NotFound:
@@ -132,7 +139,7 @@ class AuthService:
         if user is None or not matched:
             audit.record(audit.LOGIN_FAILED, client, level=logging.WARNING)
             raise InvalidCredentials()
-        await self._throttle.record_success(normalised, client)
+        await self._throttle.record_success(attempt)
         if self._hasher.needs_rehash(user.password_hash):
             new_hash = await self._hasher.hash(password.encode("utf-8"))
             await self._store.rotate_password_hash(user.id, user.password_hash, new_hash)

@@ -1,12 +1,11 @@
 """Access-token callers and their sessions: who a token names, their devices, revoking one, introspection.
 
 Every check here reads the session row from the store on each call, with no cache, so a revocation on
-any replica is seen by every replica's next call (SPEC.md, "Sessions and revocation").
+any replica is seen by every replica's next call (docs/api.md, "Sessions and revocation").
 """
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,10 +15,10 @@ from authsvc.domain.audit import ClientInfo
 from authsvc.domain.errors import (
     AuthError,
     InvalidRequest,
-    NotAuthenticated,
     ServiceUnavailable,
     SessionNotFound,
 )
+from authsvc.domain.introspection_guard import IntrospectionGuard
 from authsvc.domain.keys import PublicJwk
 from authsvc.domain.live_sessions import load_live_session
 from authsvc.domain.outage import reports_store_outage
@@ -56,12 +55,12 @@ class SessionSummary:
 
 class SessionService:
     def __init__(
-        self, store: Store, tokens: TokenCodec, clock: Clock, introspection_secret: str | None = None
+        self, store: Store, tokens: TokenCodec, clock: Clock, introspection: IntrospectionGuard | None = None
     ) -> None:
         self._store = store
         self._tokens = tokens
         self._clock = clock
-        self._introspection_secret = introspection_secret.encode("utf-8") if introspection_secret else None
+        self._introspection = introspection or IntrospectionGuard.unthrottled(None, clock)
 
     @reports_store_outage
     async def authenticate(self, access_token: str) -> Caller:
@@ -75,30 +74,23 @@ class SessionService:
         return Caller(claims.user_id, claims.session_id, claims.email, claims.role, claims.expires_at)
 
     @reports_store_outage
-    async def introspect(self, token: str, presented_secret: str | None) -> Caller | None:
+    async def introspect(self, token: str, presented_secret: str | None, client: ClientInfo) -> Caller | None:
         """RFC 7662: the caller an active access token names, or None for anything not active.
 
-        With an introspection secret configured, `presented_secret` must equal it, else NotAuthenticated
-        (RFC 7662 section 2.1 asks that the endpoint authenticate its callers). Apart from that only a store
+        The caller is admitted first (introspection_guard.py; RFC 7662 section 2.1 asks that the endpoint
+        authenticate its callers): with a secret configured, `presented_secret` must equal it, else
+        NotAuthenticated, or Throttled after too many failures from the client's address; with none,
+        only local callers are answered, else IntrospectionLoopbackOnly. Apart from that only a store
         outage raises (ServiceUnavailable): inactive must mean the token is not good, never that the
         service could not tell.
         """
-        self._check_introspector(presented_secret)
+        await self._introspection.admit(presented_secret, client)
         try:
             return await self.authenticate(token)
         except ServiceUnavailable:
             raise
         except AuthError:
             return None
-
-    def _check_introspector(self, presented: str | None) -> None:
-        expected = self._introspection_secret
-        if expected is None:
-            return  # open: SPEC.md keeps it to the internal gRPC port
-        if presented is None:
-            raise NotAuthenticated("Introspection requires `authorization: Bearer <introspection secret>`")
-        if not hmac.compare_digest(presented.encode("utf-8"), expected):
-            raise NotAuthenticated("Introspection secret is not valid")
 
     @reports_store_outage
     async def list_sessions(self, caller: Caller) -> list[SessionSummary]:

@@ -1,7 +1,8 @@
 """The aiohttp application: one generic handler per route read from the contract, plus health and docs.
 
 Every answer, success or error, carries X-Request-Id; every error uses the one JSON error shape, including
-the router's own 404 and 405 and the body-size 413.
+the router's own 404 and 405, the body-size 413 and the media-type 415 (malformed HTTP, which never reaches
+this application, is answered in the same shape by authsvc/gateway/protocol.py).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from authsvc.gateway.metadata import REQUEST_ID_HEADER, metadata_of, request_id_
 from authsvc.gateway.metrics import METRICS_PATH, GatewayMetrics
 from authsvc.gateway.openapi import build_document
 from authsvc.gateway.routes import Route, service_routes
-from authsvc.gateway.settings import GatewaySettings
+from authsvc.gateway.settings import GatewaySettings, Network
 from authsvc.gateway.transcoding import message_to_json, request_from_http
-from authsvc.gateway.upstream import Upstream, channel_credentials
+from authsvc.gateway.upstream import Upstream, channel_credentials, read_gateway_secret
 
 MAX_BODY_BYTES = 64 * 1024
+JSON_MEDIA_TYPE = "application/json"
 OPENAPI_PATH = "/api/v1/openapi.json"
 HEALTH_PATH = "/healthz"
 
@@ -53,6 +55,7 @@ def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) 
     document = build_document(routes)
     # Read the TLS files now, so that a missing one fails the start, not the first request.
     credentials = channel_credentials(settings) if settings.grpc_tls else None
+    secret = read_gateway_secret(settings)
 
     async def upstream_context(app: web.Application) -> Any:
         upstream = Upstream(
@@ -61,6 +64,7 @@ def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) 
             settings.deadline_seconds,
             credentials,
             settings.grpc_tls_server_name,
+            secret=secret,
         )
         app[UPSTREAM_KEY] = upstream
         yield
@@ -68,7 +72,9 @@ def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) 
 
     app.cleanup_ctx.append(upstream_context)
     for route in routes:
-        app.router.add_route(route.http_method, route.router_path, _rpc_handler(route))
+        app.router.add_route(
+            route.http_method, route.router_path, _rpc_handler(route, settings.http_trusted_proxies)
+        )
     app.router.add_get(HEALTH_PATH, _health)
     app.router.add_get(OPENAPI_PATH, _json_handler(document))
     app.router.add_get(DISCOVERY_PATH, _discovery_handler(settings, routes))
@@ -77,13 +83,13 @@ def build_app(settings: GatewaySettings, routes: Sequence[Route] | None = None) 
     return app
 
 
-def _rpc_handler(route: Route) -> Handler:
+def _rpc_handler(route: Route, trusted_proxies: Sequence[Network] = ()) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         if route.requires_bearer and "Authorization" not in request.headers:
             raise errors.not_authenticated()
         body = await _read_body(request) if route.body else b""
         message = request_from_http(route, body, request.match_info, list(request.query.items()))
-        metadata = metadata_of(request, request[REQUEST_ID_KEY])
+        metadata = metadata_of(request, request[REQUEST_ID_KEY], trusted_proxies)
         response, cache_control = await request.app[UPSTREAM_KEY].call(route, message, metadata)
         payload: Any = message_to_json(response)
         if route.response_body:
@@ -98,12 +104,49 @@ def _rpc_handler(route: Route) -> Handler:
 
 
 async def _read_body(request: web.Request) -> bytes:
+    """The body of a route that takes one, which must be declared JSON unless it is empty.
+
+    A body is read only as `application/json` (with at most `charset=utf-8`): a browser sends `text/plain`,
+    form and untyped bodies cross-origin without a CORS preflight, so accepting them would let any web
+    page post to this API through its visitors' browsers. An empty body is the empty message whatever its
+    Content-Type or none (`curl -X POST` with no data, aiohttp's client labelling it
+    application/octet-stream, the account page's logout-all): it carries nothing a page could forge.
+    """
+    declared = request.headers.getall("Content-Type", [])
+    is_json = len(declared) == 1 and is_json_media_type(declared[0])
+    if not is_json and request.content_length:  # refused before reading
+        raise errors.unsupported_media_type()
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise errors.body_too_large(MAX_BODY_BYTES)
     try:
-        return await request.read()
+        body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise errors.body_too_large(MAX_BODY_BYTES) from exc
+    except web.RequestPayloadError as exc:  # broken chunked framing or content coding: the client's fault
+        raise errors.bad_request("The request body could not be read", "MALFORMED_HTTP") from exc
+    except ConnectionError as exc:  # the client left mid-body: nobody reads the answer, nothing to log
+        raise errors.client_closed() from exc
+    if body and not is_json:  # chunked, so no Content-Length to refuse it by
+        raise errors.unsupported_media_type()
+    return body
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a Content-Type value is `application/json`, compared case-insensitively, whose only
+    parameter may be `charset=utf-8` (RFC 8259 defines no parameter; JSON between systems is UTF-8)."""
+    media_type, *parameters = content_type.split(";")
+    if media_type.strip().lower() != JSON_MEDIA_TYPE:
+        return False
+    for parameter in parameters:
+        if not parameter.strip():  # RFC 9110, section 5.6.6: empty parameters are allowed
+            continue
+        name, _, value = parameter.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if name.strip().lower() != "charset" or value.lower() != "utf-8":
+            return False
+    return True
 
 
 async def _health(request: web.Request) -> web.StreamResponse:

@@ -140,7 +140,7 @@ def _decode_details(
 
 # Errors the gateway answers on its own, before or instead of a call.
 def not_authenticated() -> GatewayError:
-    """An RPC marked `requires_bearer` got no Authorization header at all (SPEC.md: 403)."""
+    """An RPC marked `requires_bearer` got no Authorization header at all (docs/api.md: 403)."""
     return GatewayError(403, "UNAUTHENTICATED", "Not authenticated", "NOT_AUTHENTICATED")
 
 
@@ -150,6 +150,21 @@ def bad_request(detail: str, reason: str = "MALFORMED_REQUEST") -> GatewayError:
 
 def body_too_large(limit: int) -> GatewayError:
     return GatewayError(413, "RESOURCE_EXHAUSTED", f"Request body exceeds {limit} bytes", "BODY_TOO_LARGE")
+
+
+def unsupported_media_type() -> GatewayError:
+    """A body that is not declared `application/json` (RFC 9110, section 15.5.16)."""
+    return GatewayError(
+        415,
+        "INVALID_ARGUMENT",
+        "The request body must be JSON sent as Content-Type: application/json (UTF-8)",
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+
+
+def client_closed() -> GatewayError:
+    """The client closed the connection before its request was read (nginx's 499, as for CANCELLED)."""
+    return GatewayError(499, "CANCELLED", "The client closed the connection", "CLIENT_CLOSED_REQUEST")
 
 
 def route_not_found() -> GatewayError:

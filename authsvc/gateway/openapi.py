@@ -134,9 +134,16 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             "required": False,
             "content": {"application/json": {"schema": body_schema}},
         }
+        operation["responses"]["415"] = _error_response(
+            "A non-empty body sent as anything but application/json (charset=utf-8 allowed), or untyped."
+        )
     if route.requires_bearer:
         operation["security"] = [{BEARER_SCHEME: []}]
         operation["responses"]["403"] = _error_response("No Authorization header at all.")
+    # Statuses in numeric order, `default` last, however they were added.
+    operation["responses"] = dict(
+        sorted(operation["responses"].items(), key=lambda item: (item[0] == "default", item[0]))
+    )
     return operation
 
 

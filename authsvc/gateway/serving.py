@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from authsvc.gateway.app import build_app
+from authsvc.gateway.protocol import MAX_HEAD_LINE_BYTES, GatewayRunner
 from authsvc.gateway.settings import GatewaySettings
 
 log = logging.getLogger("authsvc.gateway")
@@ -35,7 +36,15 @@ class RunningGateway:
 
 async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     """Build the app and bind it; with port 0 the system picks a free port, reported in the result."""
-    runner = web.AppRunner(build_app(settings), access_log=None, handle_signals=False)
+    # GatewayRunner: malformed HTTP, which aiohttp rejects before the application, still gets the API's
+    # error shape and headers and one INFO log line (authsvc/gateway/protocol.py).
+    runner = GatewayRunner(
+        build_app(settings),
+        access_log=None,
+        handle_signals=False,
+        max_line_size=MAX_HEAD_LINE_BYTES,
+        max_field_size=MAX_HEAD_LINE_BYTES,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     try:

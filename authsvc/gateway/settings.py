@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from authsvc import gateway_secret
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
 DEFAULT_GRPC_TARGET = "127.0.0.1:50051"
@@ -37,6 +42,14 @@ class GatewaySettings:
     # the URL clients reach this gateway at (empty: each request's own origin).
     issuer: str = "authsvc"
     public_url: str = ""
+    # The client address sent to the server (x-forwarded-for, one address) is the HTTP peer's, unless the
+    # peer is in these networks (a load balancer, an ingress): then the nearest X-Forwarded-For entry
+    # outside them. Empty: X-Forwarded-For is never read.
+    http_trusted_proxies: tuple[Network, ...] = ()
+    # The secret shown to the server so that it believes that address (authsvc/gateway_secret.py); created
+    # when missing. None: none is sent (the server then records this gateway's own address, unless it
+    # knows the gateway by its client certificate).
+    gateway_secret_file: Path | None = None
 
     def __post_init__(self) -> None:
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
@@ -54,7 +67,9 @@ class GatewaySettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
-        """Read AUTHSVC_HTTP_LISTEN, AUTHSVC_GRPC_TARGET and AUTHSVC_GATEWAY_DEADLINE_SECONDS.
+        """Read the gateway's AUTHSVC_* variables (docs/configuration.md), among them
+        AUTHSVC_HTTP_TRUSTED_PROXIES and AUTHSVC_GATEWAY_SECRET_FILE (default: gateway.secret in
+        AUTHSVC_DATA_DIR, as the server reads it).
 
         Raises SettingsError when a value is present but unusable; absent or empty values take the defaults.
         """
@@ -75,15 +90,22 @@ class GatewaySettings:
             ),
             issuer=(environ.get("AUTHSVC_ISSUER") or "authsvc").strip(),
             public_url=(environ.get("AUTHSVC_PUBLIC_URL") or "").strip(),
+            http_trusted_proxies=_parse_networks(environ.get("AUTHSVC_HTTP_TRUSTED_PROXIES")),
+            gateway_secret_file=_path(environ.get("AUTHSVC_GATEWAY_SECRET_FILE"))
+            # The server's default: both processes of `make run` find the same file with no setup.
+            or (_path(environ.get("AUTHSVC_DATA_DIR")) or Path("data")) / gateway_secret.FILE_NAME,
         )
 
     def describe(self) -> str:
-        """One line for the start-up log; the gateway holds no secrets, so nothing is masked."""
+        """One line for the start-up log: no secret is in the settings (the gateway secret's file is named,
+        never read here), so nothing is masked."""
         return (
             f"AUTHSVC_HTTP_LISTEN={self.http_host}:{self.http_port} "
             f"AUTHSVC_GRPC_TARGET={self.grpc_target} "
             f"AUTHSVC_GATEWAY_DEADLINE_SECONDS={self.deadline_seconds:g} "
-            f"grpc_tls={'mutual' if self.grpc_tls_cert_file else 'on' if self.grpc_tls else 'off'}"
+            f"grpc_tls={'mutual' if self.grpc_tls_cert_file else 'on' if self.grpc_tls else 'off'} "
+            f"AUTHSVC_HTTP_TRUSTED_PROXIES={','.join(str(n) for n in self.http_trusted_proxies)} "
+            f"AUTHSVC_GATEWAY_SECRET_FILE={self.gateway_secret_file or ''}"
         )
 
 
@@ -97,6 +119,14 @@ def _parse_listen(value: str) -> tuple[str, int]:
 
 def _path(value: str | None) -> Path | None:
     return Path(value.strip()) if value and value.strip() else None
+
+
+def _parse_networks(value: str | None) -> tuple[Network, ...]:
+    try:
+        parts = [part.strip() for part in (value or "").split(",")]
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
+    except ValueError as exc:
+        raise SettingsError(f"AUTHSVC_HTTP_TRUSTED_PROXIES={value!r} is not valid: {exc}") from exc
 
 
 def _parse_deadline(value: str | None) -> float:

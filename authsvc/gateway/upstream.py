@@ -3,6 +3,9 @@
 Calls never wait for the channel to be ready (`wait_for_ready=False`): with the server down they fail at
 once with UNAVAILABLE, and the short reconnect backoff lets the channel find the server again within about
 a second of its return, without restarting the gateway.
+
+Every RPC carries the gateway secret (`x-authsvc-gateway`, authsvc/gateway_secret.py): the proof that makes
+the server believe the client address and user agent the gateway forwards.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
+from authsvc import gateway_secret
 from authsvc.gateway.errors import error_from_rpc
 from authsvc.gateway.routes import Route
 from authsvc.gateway.settings import GatewaySettings, SettingsError
@@ -46,7 +50,10 @@ class Upstream:
         deadline_seconds: float,
         credentials: grpc.ChannelCredentials | None = None,
         server_name: str = "",
+        *,
+        secret: str | None = None,
     ) -> None:
+        self._proof: Metadata = ((gateway_secret.METADATA_KEY, secret),) if secret else ()
         options: list[tuple[str, int | str]] = list(CHANNEL_OPTIONS)
         if credentials is None:
             self._channel = grpc.aio.insecure_channel(target, options=options)
@@ -75,7 +82,9 @@ class Upstream:
         non-OK status."""
         method = self._callables[route.grpc_method]
         try:
-            call = method(request, timeout=self._deadline, metadata=tuple(metadata), wait_for_ready=False)
+            call = method(
+                request, timeout=self._deadline, metadata=(*metadata, *self._proof), wait_for_ready=False
+            )
             response: Message = await call
             cache_control = None
             if route.http_method == "GET":
@@ -113,6 +122,17 @@ def channel_credentials(settings: GatewaySettings) -> grpc.ChannelCredentials:
     key = _read(settings.grpc_tls_key_file, "AUTHSVC_GRPC_TLS_KEY_FILE")
     chain = _read(settings.grpc_tls_cert_file, "AUTHSVC_GRPC_TLS_CERT_FILE")
     return grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+
+
+def read_gateway_secret(settings: GatewaySettings) -> str | None:
+    """The secret to show the server, read (or created, as the server does) at start-up; None when no
+    AUTHSVC_GATEWAY_SECRET_FILE is set. Raise SettingsError naming the file."""
+    if settings.gateway_secret_file is None:
+        return None
+    try:
+        return gateway_secret.load_or_create(settings.gateway_secret_file)
+    except gateway_secret.GatewaySecretError as exc:
+        raise SettingsError(f"AUTHSVC_GATEWAY_SECRET_FILE: {exc}") from exc
 
 
 def _read(path: Path | None, variable: str) -> bytes | None:

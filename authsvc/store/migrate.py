@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from alembic import command
@@ -38,9 +40,25 @@ def _is_current(connection: Connection) -> bool:
 
 
 def _ensure_sqlite_folder(database_url: str) -> None:
+    """Create a SQLite database's folder private (0700) and the empty database file private (0600).
+
+    They hold password hashes and session data. SQLite gives its -wal, -shm and -journal files the
+    database file's permission bits, so these stay private too, whatever the process umask (`authsvc serve`
+    sets 077 besides). An existing folder is left as it is; an existing database (and side file) that
+    others could read, as earlier versions left it, is made 0600.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.database)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if "uri" not in url.query:  # a `file:` URI names no plain path
+            with contextlib.suppress(FileExistsError):  # an empty file is an empty SQLite database
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                side = path.with_name(path.name + suffix)
+                with contextlib.suppress(FileNotFoundError):
+                    if side.stat().st_mode & 0o077:
+                        side.chmod(0o600)
 
 
 def _engine(database_url: str, connect_timeout_seconds: float) -> AsyncEngine:

@@ -6,8 +6,8 @@ every dialect. Two runners execute them:
 - `InlineSqliteRunner`: the event loop's thread runs each operation at once on the one SQLite
   connection and commits it before answering. SQLite allows one writer at a time anyway; this removes
   the pool checkout and the thread hops that cap SQLAlchemy over aiosqlite at about 700 operations/s
-  here (SPEC.md). A group-commit writer thread was measured too and lost: under load its thread waits
-  for the GIL, which the busy event loop hands over only every few milliseconds.
+  here (docs/architecture.md). A group-commit writer thread was measured too and lost: under load its
+  thread waits for the GIL, which the busy event loop hands over only every few milliseconds.
 - `AsyncEngineRunner`: SQLAlchemy's asyncio engine (asyncpg for PostgreSQL), one pooled connection and
   one transaction per operation.
 

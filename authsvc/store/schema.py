@@ -82,7 +82,8 @@ sessions = Table(
 Index("ix_sessions_expires_at", sessions.c.expires_at)
 Index("ix_sessions_user_id", sessions.c.user_id)
 
-# Login throttling (throttle.py): one fixed-window counter per account or client address.
+# Throttling (throttle.py): one fixed-window counter per throttled key (an account at an address, an
+# address, an account, registrations), and the marks of addresses known for an account (`attempts` 0).
 login_attempts = Table(
     "login_attempts",
     metadata,

@@ -73,7 +73,8 @@ def _session(row: Row[Any]) -> Session:
 
 
 # -- statements: built once, so each call pays neither construction nor cache-key generation -------------
-# (building a Core statement per call cost more than executing it; see README "The store's hot path").
+# (building a Core statement per call cost more than executing it; see docs/architecture.md, "The store's
+# hot path").
 
 _LIVE = and_(sessions.c.revoked_at.is_(None), sessions.c.expires_at > bindparam("now"))
 _SESSION_COLUMNS = tuple(sessions.c)
@@ -191,7 +192,20 @@ def _rotate_password_hash(connection: Connection, user_id: str, old_hash: str, n
     return result.rowcount == 1
 
 
+_USER_AGENT_LENGTH: int | None = getattr(sessions.c.user_agent.type, "length", None)
+_IP_ADDRESS_LENGTH: int | None = getattr(sessions.c.ip_address.type, "length", None)
+
+
+def _fit(value: str | None, length: int | None, *, cut: bool) -> str | None:
+    """`value` if it fits a column of `length` characters; else cut to it, or None when `cut` is False."""
+    if value is None or length is None or len(value) <= length:
+        return value
+    return value[:length] if cut else None
+
+
 def _create_session(connection: Connection, new: NewSession) -> Session:
+    # The domain caps both already; a value past its column must never become a driver error. A cut
+    # address would be another address, so an overlong one is dropped instead.
     values = {
         "id": new.id,
         "user_id": new.user_id,
@@ -204,8 +218,8 @@ def _create_session(connection: Connection, new: NewSession) -> Session:
         "expires_at": new.expires_at,
         "revoked_at": None,
         "revoked_reason": None,
-        "user_agent": new.user_agent,
-        "ip_address": new.ip_address,
+        "user_agent": _fit(new.user_agent, _USER_AGENT_LENGTH, cut=True),
+        "ip_address": _fit(new.ip_address, _IP_ADDRESS_LENGTH, cut=False),
     }
     # A missing owner violates the foreign key, which the runner turns into NotFound.
     row = connection.execute(_INSERT_SESSION, values).one()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import urllib.parse
 from collections.abc import Iterable, Sequence
 
 from authsvc.domain.audit import ClientInfo
+
+log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Metadata = Iterable[tuple[str, str | bytes]]
@@ -14,6 +18,9 @@ FORWARDED_FOR = "x-forwarded-for"
 REQUEST_ID = "x-request-id"
 MAX_HEADER_VALUE = 512
 MAX_REQUEST_ID = 128
+# The longest address text worth parsing once a zone id is dropped (the longest IPv6 spelling, with an
+# embedded IPv4 address, brackets and a port, is under 64); longer input is not an address.
+MAX_ADDRESS_INPUT = 64
 
 
 def metadata_value(metadata: Metadata | None, key: str) -> str | None:
@@ -25,27 +32,72 @@ def metadata_value(metadata: Metadata | None, key: str) -> str | None:
     return found
 
 
-def peer_ip(peer: str) -> str | None:
-    """The IP address in a gRPC peer string (`ipv4:1.2.3.4:5`, `ipv6:[::1]:5`); None for other kinds."""
-    kind, _, rest = peer.partition(":")
-    if kind == "ipv4":
-        return rest.rsplit(":", 1)[0]
-    if kind == "ipv6":
-        return rest.rsplit(":", 1)[0].strip("[]")
-    return None
+def normalise_address(text: str) -> str | None:
+    """One spelling per IP address, or None when `text` is not one.
 
-
-def client_address(peer: str, forwarded_for: str | None, trusted: Sequence[Network]) -> str | None:
-    """The peer, or the x-forwarded-for entry a trusted proxy added (the last one), never a value the
-    client wrote itself."""
-    direct = peer_ip(peer)
-    if direct is None or not forwarded_for or not _is_trusted(direct, trusted):
-        return direct
-    last = forwarded_for.split(",")[-1].strip()
+    Parsed with `ipaddress`: surrounding blanks, `[...]` brackets and a port after them (`[::1]:443`,
+    `203.0.113.9:443`) and an IPv6 zone id (`fe80::1%eth0`, of any length) are dropped; IPv6 is written
+    compressed in lower case, and an IPv4-mapped IPv6 address as its IPv4 address, so every spelling of
+    one address is one throttling key and one stored value (at most 39 characters, well within
+    sessions.ip_address).
+    """
+    candidate = text.strip()
+    if candidate.startswith("["):
+        candidate, bracket, _ = candidate[1:].partition("]")
+        if not bracket:
+            return None
+    elif candidate.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has at least two colons
+        candidate = candidate.partition(":")[0]
+    if ":" in candidate:  # only IPv6 has zone ids
+        candidate = candidate.partition("%")[0]
+    if not candidate or len(candidate) > MAX_ADDRESS_INPUT:
+        return None
     try:
-        return str(ipaddress.ip_address(last))
+        address = ipaddress.ip_address(candidate)
     except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def peer_ip(peer: str) -> str | None:
+    """The IP address in a gRPC peer string, normalised; None for other kinds (a Unix socket).
+
+    grpcio writes `ipv4:1.2.3.4:5` and `ipv6:%5B::1%5D:5` (the brackets, and a zone's `%`, URL-encoded).
+    """
+    kind, _, rest = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return None
+    host = urllib.parse.unquote(rest).rpartition(":")[0]  # without the port
+    return normalise_address(host)
+
+
+def client_address(
+    peer: str, forwarded_for: str | None, trusted: Sequence[Network], *, from_gateway: bool = False
+) -> str | None:
+    """The peer, or the x-forwarded-for entry that the gateway (`from_gateway`: the caller proved it is
+    authsvc's REST gateway, gateway_trust.py) or a peer in `trusted` added (the last one), never a value
+    any other client wrote itself; both normalised (`normalise_address`). An entry that is not an IP
+    address is ignored, with a log line, and the peer used."""
+    direct = peer_ip(peer)
+    if not forwarded_for or not _believed(direct, trusted, from_gateway):
         return direct
+    last = forwarded_for.rsplit(",", 1)[-1]
+    forwarded = normalise_address(last)
+    if forwarded is None:
+        log.info(
+            "x-forwarded-for entry is not an IP address: using the peer's",
+            extra={"forwarded_for": last.strip()[:MAX_ADDRESS_INPUT], "peer": direct},
+        )
+        return direct
+    return forwarded
+
+
+def _believed(direct: str | None, trusted: Sequence[Network], from_gateway: bool) -> bool:
+    """Whether the caller's forwarded address and user agent are believed: the gateway's, or a trusted
+    proxy's; a direct caller is known by its own peer address, whatever it writes."""
+    return from_gateway or (direct is not None and _is_trusted(direct, trusted))
 
 
 def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
@@ -66,9 +118,18 @@ def request_id(metadata: Metadata | None) -> str | None:
     return cleaned or None
 
 
-def client_info(metadata: Metadata | None, peer: str, trusted: Sequence[Network]) -> ClientInfo:
-    user_agent = metadata_value(metadata, GATEWAY_USER_AGENT) or metadata_value(metadata, "user-agent")
-    address = client_address(peer, metadata_value(metadata, FORWARDED_FOR), trusted)
+def client_info(
+    metadata: Metadata | None, peer: str, trusted: Sequence[Network], *, from_gateway: bool = False
+) -> ClientInfo:
+    forwarded_agent = (
+        metadata_value(metadata, GATEWAY_USER_AGENT)
+        if _believed(peer_ip(peer), trusted, from_gateway)
+        else None
+    )
+    user_agent = forwarded_agent or metadata_value(metadata, "user-agent")
+    address = client_address(
+        peer, metadata_value(metadata, FORWARDED_FOR), trusted, from_gateway=from_gateway
+    )
     return ClientInfo(
         user_agent=user_agent[:MAX_HEADER_VALUE] if user_agent else None,
         ip_address=address,

@@ -26,6 +26,7 @@ ERROR_DOMAIN = "authsvc"
 STATUS_TABLE: tuple[tuple[type[errors.AuthError], grpc.StatusCode], ...] = (
     (errors.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotAuthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.EmailTaken, grpc.StatusCode.ALREADY_EXISTS),
     (errors.SessionNotFound, grpc.StatusCode.NOT_FOUND),
     (errors.Throttled, grpc.StatusCode.RESOURCE_EXHAUSTED),

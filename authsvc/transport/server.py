@@ -17,7 +17,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from authsvc import gateway_secret
 from authsvc.clock import Clock, system_clock
+from authsvc.domain.introspection_guard import IntrospectionGuard, IntrospectionPolicy
 from authsvc.domain.keys import (
     KeyStoreError,
     LiveKeyRing,
@@ -28,7 +30,7 @@ from authsvc.domain.keys import (
 from authsvc.domain.passwords import PasswordHasher
 from authsvc.domain.service import AuthService, TokenPolicy
 from authsvc.domain.sessions import SessionService
-from authsvc.domain.throttling import LoginThrottle, ThrottlePolicy
+from authsvc.domain.throttling import LoginPolicy, LoginThrottle, RegisterPolicy, RegisterThrottle
 from authsvc.domain.tokens import TokenCodec
 from authsvc.settings import Settings, is_loopback
 from authsvc.store import Store, StoreError
@@ -37,6 +39,7 @@ from authsvc.store.sql import SqlStore, open_store
 from authsvc.store.throttle import AttemptStore, SqlAttemptStore
 from authsvc.store.throttle_redis import RedisAttemptStore
 from authsvc.transport.decoding import add_servicer
+from authsvc.transport.gateway_trust import GatewayTrust
 from authsvc.transport.metrics import ServerMetrics
 from authsvc.transport.metrics_http import MetricsListener, start_metrics_listener
 from authsvc.transport.observing import ObservingInterceptor
@@ -126,7 +129,8 @@ class RunningServer:
 
 
 def _open_attempt_store(settings: Settings, store: SqlStore) -> AttemptStore:
-    """Login attempt counters: in Redis when AUTHSVC_REDIS_URL is set, else in the service's database."""
+    """Login and register attempt counters: in Redis when AUTHSVC_REDIS_URL is set, else in the service's
+    database."""
     if settings.redis_url:
         return RedisAttemptStore.from_url(
             settings.redis_url, settings.redis_key_prefix, settings.db_timeout_seconds
@@ -135,12 +139,37 @@ def _open_attempt_store(settings: Settings, store: SqlStore) -> AttemptStore:
 
 
 def _login_throttle(settings: Settings, attempts: AttemptStore, clock: Clock) -> LoginThrottle:
-    policy = ThrottlePolicy(
+    policy = LoginPolicy(
         window=timedelta(seconds=settings.login_window_seconds),
-        max_failures_per_account=settings.login_max_failures_per_account,
+        max_failures_per_pair=settings.login_max_failures_per_account,
         max_failures_per_address=settings.login_max_failures_per_address,
+        account_window=timedelta(seconds=settings.login_across_addresses_window_seconds),
+        max_failures_per_account=settings.login_max_failures_across_addresses,
+        known_address_lifetime=timedelta(seconds=settings.login_known_address_seconds),
     )
     return LoginThrottle(attempts, policy, clock)
+
+
+def _register_throttle(settings: Settings, attempts: AttemptStore, clock: Clock) -> RegisterThrottle:
+    policy = RegisterPolicy(
+        window=timedelta(seconds=settings.register_window_seconds),
+        max_per_address=settings.register_max_per_address,
+        max_per_window=settings.register_max_per_window,
+    )
+    return RegisterThrottle(attempts, policy, clock)
+
+
+def _introspection_guard(settings: Settings, attempts: AttemptStore, clock: Clock) -> IntrospectionGuard:
+    if not settings.introspection_secret and not is_loopback(settings.grpc_listen):
+        log.warning(
+            "no AUTHSVC_INTROSPECTION_SECRET: Introspect answers loopback callers only",
+            extra={"grpc_listen": settings.grpc_listen},
+        )
+    policy = IntrospectionPolicy(
+        window=timedelta(seconds=settings.introspection_window_seconds),
+        max_failures_per_address=settings.introspection_max_failures_per_address,
+    )
+    return IntrospectionGuard(settings.introspection_secret or None, attempts, policy, clock)
 
 
 async def _set_health(servicer: HealthServicer, status: int) -> None:
@@ -215,6 +244,7 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
     keys_dir = settings.signing_keys_dir
     keys = LiveKeyRing(keys_dir, load_or_create_keys(keys_dir, clock(), activation_delay), activation_delay)
     refresh_secret = load_refresh_secret(keys_dir)
+    gateway = _gateway_trust(settings)
     store = await open_store(
         settings.database_url, pool_size=settings.db_pool_size, timeout_seconds=settings.db_timeout_seconds
     )
@@ -232,9 +262,15 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         )
         tokens = TokenCodec(keys, refresh_secret, settings.issuer, settings.audience, settings.client_id)
         service = AuthService(
-            store, hasher, tokens, policy, clock, throttle=_login_throttle(settings, attempts, clock)
+            store,
+            hasher,
+            tokens,
+            policy,
+            clock,
+            throttle=_login_throttle(settings, attempts, clock),
+            register_throttle=_register_throttle(settings, attempts, clock),
         )
-        sessions = SessionService(store, tokens, clock, settings.introspection_secret or None)
+        sessions = SessionService(store, tokens, clock, _introspection_guard(settings, attempts, clock))
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -245,7 +281,7 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
             interceptors=[ObservingInterceptor(metrics)],
         )
         add_servicer(
-            AuthServicer(service, sessions, settings.trusted_proxies, settings.jwks_max_age_seconds),
+            AuthServicer(service, sessions, settings.trusted_proxies, settings.jwks_max_age_seconds, gateway),
             AUTH_SERVICE_DESCRIPTOR,
             server,
         )
@@ -291,6 +327,16 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
     running._monitor = asyncio.create_task(_watch_health(store, keys_dir, metrics, health_servicer, serving))
     running._key_reloader = asyncio.create_task(_reload_keys_forever(running, settings.keys_reload_seconds))
     return running
+
+
+def _gateway_trust(settings: Settings) -> GatewayTrust:
+    """How the REST gateway is known: the secret file (created when missing, so that `make run` needs no
+    step) and, under mutual TLS, AUTHSVC_GATEWAY_TLS_NAMES."""
+    try:
+        secret = gateway_secret.load_or_create(settings.gateway_secret_path)
+    except gateway_secret.GatewaySecretError as exc:
+        raise StartupError(f"AUTHSVC_GATEWAY_SECRET_FILE: {exc}") from exc
+    return GatewayTrust(secret, settings.gateway_tls_names)
 
 
 def _bind(server: grpc.aio.Server, settings: Settings) -> tuple[int, CertificateReloader | None]:

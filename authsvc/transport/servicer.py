@@ -17,6 +17,7 @@ from authsvc.domain.service import AuthService, Caller, IssuedTokens
 from authsvc.domain.sessions import SessionService, SessionSummary
 from authsvc.transport.client_info import Network, bearer_token, client_info
 from authsvc.transport.errors import Context
+from authsvc.transport.gateway_trust import GatewayTrust
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 LOGGED_OUT = "Logged out successfully"
@@ -66,10 +67,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         sessions: SessionService,
         trusted_proxies: Sequence[Network],
         jwks_max_age_seconds: int = 0,
+        gateway: GatewayTrust | None = None,
     ) -> None:
         self._service = service
         self._sessions = sessions
         self._trusted_proxies = tuple(trusted_proxies)
+        self._gateway = gateway or GatewayTrust(None)
         # Sent as metadata with every key set; the gateway turns it into the HTTP Cache-Control.
         self._jwks_cache_control = (("cache-control", f"public, max-age={jwks_max_age_seconds}"),)
 
@@ -114,7 +117,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def Introspect(
         self, request: auth_pb2.IntrospectRequest, context: Context
     ) -> auth_pb2.IntrospectResponse:
-        active = await self._sessions.introspect(request.token, bearer_token(context.invocation_metadata()))
+        metadata = context.invocation_metadata()
+        active = await self._sessions.introspect(request.token, bearer_token(metadata), self._client(context))
         if active is None:
             return auth_pb2.IntrospectResponse(active=False)
         return auth_pb2.IntrospectResponse(
@@ -132,7 +136,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.JsonWebKeySet(keys=[_json_web_key(key) for key in self._sessions.published_keys()])
 
     def _client(self, context: Context) -> ClientInfo:
-        return client_info(context.invocation_metadata(), context.peer(), self._trusted_proxies)
+        metadata = context.invocation_metadata()
+        from_gateway = self._gateway.is_gateway(metadata, context)
+        return client_info(metadata, context.peer(), self._trusted_proxies, from_gateway=from_gateway)
 
     async def _authenticate(self, context: Context) -> Caller:
         token = bearer_token(context.invocation_metadata())

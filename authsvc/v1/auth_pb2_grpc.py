@@ -27,7 +27,7 @@ if _version_not_supported:
 
 class AuthServiceStub:
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see SPEC.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
     """
 
     def __init__(self, channel):
@@ -85,7 +85,7 @@ class AuthServiceStub:
 
 class AuthServiceServicer:
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see SPEC.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
     """
 
     def Register(self, request, context):
@@ -143,8 +143,10 @@ class AuthServiceServicer:
         """Token introspection for internal services, with RFC 7662 semantics: `active` is true only for an
         access token whose signature, type and expiry hold and whose session is live at this moment.
         Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
-        caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
-        internal gRPC port only. Marked internal: the REST gateway routes it only when told to.
+        caller presents it as `authorization: Bearer <secret>` (else UNAUTHENTICATED; too many wrong ones
+        from an address, RESOURCE_EXHAUSTED THROTTLED); unset, only loopback callers are answered (else
+        PERMISSION_DENIED INTROSPECTION_LOOPBACK_ONLY). Marked internal: the REST gateway routes it only
+        when told to.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -216,7 +218,7 @@ def add_AuthServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see SPEC.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
     """
 
     @staticmethod

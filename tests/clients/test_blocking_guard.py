@@ -14,7 +14,7 @@ from authsvc_client import AuthClient, BlockingBearerGuard, GuardError
 
 from tests.clients.conftest import PASSWORD, SyncCallCounter
 
-SECRET = "internal-introspection-secret"
+SECRET = "internal-introspection-secret-0123456789"  # at least 32 bytes
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The README's Python client examples and the scripts in clients/examples run as written, against a real
+"""The Python client README's examples and the scripts in clients/examples run as written, against a real
 `authsvc serve` process (on a free port rather than 50051, the only change made to them)."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ README_TARGET = "127.0.0.1:50051"
 
 
 def python_client_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Python client\n", 1)[1]
+    readme = (ROOT / "clients" / "python" / "README.md").read_text()
+    section = readme.split("\n## Examples\n", 1)[1]
     return section.split("\n## ", 1)[0]
 
 

@@ -26,7 +26,7 @@ from authsvc.domain.keys import add_key
 from tests.clients.conftest import PASSWORD, CallCounter
 from tests.status import error_info
 
-SECRET = "internal-introspection-secret"
+SECRET = "internal-introspection-secret-0123456789"  # at least 32 bytes
 HELLO = "/example.v1.Greeter/Hello"
 HELLO_STREAM = "/example.v1.Greeter/HelloStream"
 PING = "/example.v1.Greeter/Ping"

@@ -27,6 +27,7 @@ def test_the_client_exports_exactly_its_public_names():
         "InvalidToken",
         "NO_RETRIES",
         "NotFound",
+        "PermissionDenied",
         "RetryPolicy",
         "Session",
         "SessionEnded",

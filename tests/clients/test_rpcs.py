@@ -25,7 +25,7 @@ from authsvc_client import (
 from authsvc.store import StoreUnavailable
 from tests.clients.conftest import PASSWORD, ThreadedClient
 
-SECRET = "internal-introspection-secret"
+SECRET = "internal-introspection-secret-0123456789"  # at least 32 bytes
 
 
 async def login(client, email: str = "ada@example.com"):

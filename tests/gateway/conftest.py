@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from authsvc.gateway import GatewaySettings, RunningGateway, start_gateway
+from tests.addresses import GATEWAY_SECRET_FILE
 from tests.gateway.fakes import FakeAuthServer, fake_auth_server
 
 # Short, so the "server down" tests prove the gateway answers well inside it.
@@ -22,13 +23,15 @@ GatewayFactory = Callable[[str], AbstractAsyncContextManager[RunningGateway]]
 async def running_gateway(
     target: str, deadline: float = TEST_DEADLINE_SECONDS, *, expose_internal: bool = False, **overrides: Any
 ) -> AsyncIterator[RunningGateway]:
+    """A gateway on port 0 in front of `target`; it shows the test run's gateway secret, which servers from
+    make_settings read, unless `gateway_secret_file` says otherwise."""
     settings = GatewaySettings(
         http_host="127.0.0.1",
         http_port=0,
         grpc_target=target,
         deadline_seconds=deadline,
         expose_internal=expose_internal,
-        **overrides,
+        **{"gateway_secret_file": GATEWAY_SECRET_FILE, **overrides},
     )
     gateway = await start_gateway(settings)
     try:

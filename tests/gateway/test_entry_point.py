@@ -29,6 +29,8 @@ async def test_the_script_serves_and_stops_cleanly_on_a_signal(
         "AUTHSVC_HTTP_LISTEN": f"127.0.0.1:{port}",
         "AUTHSVC_GRPC_TARGET": auth_server.target,
         "AUTHSVC_GATEWAY_DEADLINE_SECONDS": "3",
+        # The server's secret, as `make run` shares it (and never a data/ folder in the working tree).
+        "AUTHSVC_GATEWAY_SECRET_FILE": str(auth_server.settings.gateway_secret_path),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(SCRIPT), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT

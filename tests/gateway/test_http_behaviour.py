@@ -15,12 +15,15 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from authsvc import gateway_secret
 from authsvc.gateway import RunningGateway, build_document, service_routes
 from authsvc.v1 import auth_pb2
+from tests.addresses import GATEWAY_SECRET_FILE
 from tests.gateway.conftest import TEST_DEADLINE_SECONDS, running_gateway
 from tests.gateway.fakes import FakeAuthServer, failing, fake_auth_server
 
 ERROR_KEYS = {"detail", "code", "reason"}
+JSON = {"Content-Type": "application/json"}
 
 
 async def _post(http: aiohttp.ClientSession, gateway: RunningGateway, path: str, **kwargs: object):
@@ -43,7 +46,9 @@ async def test_a_call_forwards_authorization_user_agent_forwarded_for_and_reques
     assert call.rpc == "LogoutAll"
     assert call.metadata["authorization"] == "Bearer abc"
     assert call.metadata["grpcgateway-user-agent"] == "app/1.0"
-    assert call.metadata["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    # The HTTP peer, replacing what the client wrote (it is no trusted proxy), with the gateway secret.
+    assert call.metadata["x-forwarded-for"] == "127.0.0.1"
+    assert call.metadata["x-authsvc-gateway"] == gateway_secret.read(GATEWAY_SECRET_FILE)
     assert call.metadata["x-request-id"] == "req-123"
 
 
@@ -142,7 +147,7 @@ async def test_a_body_over_64_kib_is_413(
     fake_server: FakeAuthServer, fake_gateway: RunningGateway, http: aiohttp.ClientSession
 ) -> None:
     body = b'{"email": "' + b"a" * (65 * 1024) + b'"}'
-    async with await _post(http, fake_gateway, "/api/v1/auth/login", data=body) as response:
+    async with await _post(http, fake_gateway, "/api/v1/auth/login", data=body, headers=JSON) as response:
         assert response.status == 413
         assert set(await response.json()) == ERROR_KEYS
     assert fake_server.calls == []
@@ -153,7 +158,7 @@ async def test_a_body_of_exactly_64_kib_is_accepted(
 ) -> None:
     prefix, suffix = b'{"email": "', b'"}'
     body = prefix + b"a" * (64 * 1024 - len(prefix) - len(suffix)) + suffix
-    async with await _post(http, fake_gateway, "/api/v1/auth/login", data=body) as response:
+    async with await _post(http, fake_gateway, "/api/v1/auth/login", data=body, headers=JSON) as response:
         assert response.status == 200
 
 
@@ -164,7 +169,7 @@ async def test_a_chunked_body_over_64_kib_is_413(
         for _ in range(70):
             yield b" " * 1024
 
-    async with await _post(http, fake_gateway, "/api/v1/auth/login", data=chunks()) as response:
+    async with await _post(http, fake_gateway, "/api/v1/auth/login", data=chunks(), headers=JSON) as response:
         assert response.status == 413
         assert set(await response.json()) == ERROR_KEYS
 

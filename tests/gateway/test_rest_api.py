@@ -1,4 +1,4 @@
-"""SPEC.md's REST cases, exactly, over real HTTP through the real gateway to the real gRPC server."""
+"""docs/api.md's REST cases, exactly, over real HTTP through the real gateway to the real gRPC server."""
 
 from __future__ import annotations
 

@@ -68,8 +68,8 @@ async def test_list_sessions_shows_each_device_with_its_user_agent_address_and_r
     assert set(sessions) == {phone["session_id"], laptop["session_id"]}
     mine = sessions[phone["session_id"]]
     assert set(mine) == SESSION_FIELDS
-    # The HTTP User-Agent reached the server as grpcgateway-user-agent; the gateway's peer address as
-    # the last x-forwarded-for entry.
+    # The HTTP User-Agent reached the server as grpcgateway-user-agent; the HTTP client's address as
+    # x-forwarded-for, both believed because the gateway showed its secret.
     assert (mine["user_agent"], mine["ip_address"], mine["current"]) == ("Phone/1.0", "127.0.0.1", True)
     assert sessions[laptop["session_id"]]["current"] is False
     for name in ("created_at", "last_used_at", "expires_at"):

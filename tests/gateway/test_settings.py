@@ -1,6 +1,8 @@
-"""GatewaySettings.from_env: the three AUTHSVC_* variables the gateway reads, with SPEC.md's defaults."""
+"""GatewaySettings.from_env: the gateway's AUTHSVC_* variables and their defaults (docs/configuration.md)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,12 @@ from authsvc.gateway.settings import SettingsError
 def test_defaults_match_the_spec() -> None:
     settings = GatewaySettings.from_env({})
     assert settings == GatewaySettings(
-        http_host="127.0.0.1", http_port=8080, grpc_target="127.0.0.1:50051", deadline_seconds=10.0
+        http_host="127.0.0.1",
+        http_port=8080,
+        grpc_target="127.0.0.1:50051",
+        deadline_seconds=10.0,
+        http_trusted_proxies=(),
+        gateway_secret_file=Path("data/gateway.secret"),  # the server's default: `make run` shares it
     )
 
 

@@ -1,4 +1,4 @@
-"""JSON in and out through json_format, as SPEC.md's clients send and expect it."""
+"""JSON in and out through json_format, as docs/api.md's clients send and expect it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Two `authsvc serve` processes against one PostgreSQL database, deployed as the README says:
+"""Two `authsvc serve` processes against one PostgreSQL database, deployed as docs/operations.md says:
 `authsvc migrate` once, then each replica with `serve --no-migrate`, keys in one shared directory."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Login throttling: per account and per client address, shared by replicas, never costing bcrypt."""
+"""Login throttling: per account at one client address and per address, shared by replicas, never costing
+bcrypt. How guesses from many addresses are held, and why they cannot lock the owner out, is in
+test_throttling_owner.py; Register throttling in test_register_throttling.py."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from google.rpc import error_details_pb2, status_pb2
 from authsvc.settings import Settings
 from authsvc.transport.server import start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from tests.addresses import ClientsAt, loopback
 from tests.conftest import PASSWORD, ManualClock
 from tests.ports import free_port
 from tests.status import expect_error
@@ -49,12 +52,15 @@ async def attempt(stub, email: str, password: str, address: str | None = None) -
     return "OK"
 
 
-async def test_the_sixth_attempt_on_an_account_is_throttled_with_a_retry_delay(auth_server, register):
+async def test_the_sixth_attempt_on_an_account_from_one_address_is_throttled_with_a_retry_delay(
+    auth_server, register
+):
     await register()
     outcomes = [await attempt(auth_server.stub, "ada@example.com", WRONG) for _ in range(5)]
     assert outcomes == ["DENIED"] * 5
     auth_server.clock.advance(60)
-    # Even the right password is refused now: the account is throttled, not the guess.
+    # Even the right password is refused now from this address: the account is throttled here, not the
+    # guess (other addresses are not: test_throttling_owner.py).
     call = auth_server.stub.Login(auth_pb2.LoginRequest(email="ada@example.com", password=PASSWORD))
     error = await expect_error(call, grpc.StatusCode.RESOURCE_EXHAUSTED, "THROTTLED")
     assert retry_delay(error) == 240  # the window of 300 s began at the first failure
@@ -89,6 +95,7 @@ async def test_refused_attempts_do_not_extend_the_window(auth_server, register):
 
 
 async def test_a_successful_login_resets_the_account_count(auth_server, register):
+    # The count of the account at this address (the one that throttles a single address).
     await register()
     for _ in range(4):
         await attempt(auth_server.stub, "ada@example.com", WRONG)
@@ -125,12 +132,12 @@ async def test_concurrent_guesses_cannot_slip_past_the_limit_together(auth_serve
 
 @pytest.mark.parametrize("server_settings", [{"login_max_failures_per_address": 8}], indirect=True)
 async def test_one_address_is_throttled_across_accounts_and_others_are_not(auth_server):
-    stub = auth_server.stub
-    # The sidecar on loopback (a trusted proxy) forwards each HTTP client's address.
-    outcomes = [await attempt(stub, f"user{i}@example.com", WRONG, "203.0.113.9") for i in range(9)]
-    assert outcomes == ["DENIED"] * 8 + ["THROTTLED"]
-    assert await attempt(stub, "fresh@example.com", WRONG, "203.0.113.9") == "THROTTLED"
-    assert await attempt(stub, "fresh@example.com", WRONG, "198.51.100.7") == "DENIED"
+    async with ClientsAt(auth_server.target) as clients:
+        guesser, other = await clients.stub(loopback(9)), await clients.stub(loopback(7))
+        outcomes = [await attempt(guesser, f"user{i}@example.com", WRONG) for i in range(9)]
+        assert outcomes == ["DENIED"] * 8 + ["THROTTLED"]
+        assert await attempt(guesser, "fresh@example.com", WRONG) == "THROTTLED"
+        assert await attempt(other, "fresh@example.com", WRONG) == "DENIED"
 
 
 @pytest.mark.parametrize(
@@ -196,7 +203,11 @@ async def test_the_redis_counters_live_under_the_configured_prefix(server_settin
     try:
         await attempt(auth_pb2_grpc.AuthServiceStub(channel), "ada@example.com", WRONG)
         keys = sorted([key.decode() async for key in client.scan_iter(match=f"{prefix}*")])
-        assert keys == [f"{prefix}login:account:ada@example.com", f"{prefix}login:address:127.0.0.1"]
+        assert keys == [
+            f"{prefix}login:account:ada@example.com",
+            f"{prefix}login:address:127.0.0.1",
+            f"{prefix}login:pair:127.0.0.1|ada@example.com",
+        ]
         await client.delete(*keys)
     finally:
         await client.aclose()
@@ -207,27 +218,43 @@ async def test_the_redis_counters_live_under_the_configured_prefix(server_settin
 def test_the_limits_are_configurable_and_the_redis_password_is_masked():
     assert (Settings().login_window_seconds, Settings().login_max_failures_per_account) == (300, 5)
     assert Settings().login_max_failures_per_address == 50
+    defaults = Settings()
+    assert (defaults.login_max_failures_across_addresses, defaults.login_across_addresses_window_seconds) == (
+        100,
+        3600,
+    )
+    assert defaults.login_known_address_seconds == 30 * 86_400
     settings = Settings.from_env(
         {
             "AUTHSVC_LOGIN_WINDOW_SECONDS": "60",
             "AUTHSVC_LOGIN_MAX_FAILURES_PER_ACCOUNT": "3",
             "AUTHSVC_LOGIN_MAX_FAILURES_PER_ADDRESS": "100",
+            "AUTHSVC_LOGIN_MAX_FAILURES_ACROSS_ADDRESSES": "40",
+            "AUTHSVC_LOGIN_ACROSS_ADDRESSES_WINDOW_SECONDS": "7200",
+            "AUTHSVC_LOGIN_KNOWN_ADDRESS_SECONDS": "86400",
             "AUTHSVC_REDIS_URL": "redis://:hunter2@cache:6379/0",
         }
     )
     assert (settings.login_window_seconds, settings.login_max_failures_per_account) == (60, 3)
     assert settings.login_max_failures_per_address == 100
+    assert (settings.login_max_failures_across_addresses, settings.login_across_addresses_window_seconds) == (
+        40,
+        7200,
+    )
+    assert settings.login_known_address_seconds == 86_400
     assert settings.describe()["redis_url"] == "redis://:***@cache:6379/0"
 
 
 async def test_unreachable_counters_make_logins_unavailable_rather_than_unlimited(server_settings):
+    # Registrations too: both are counted in the same store.
     settings = replace(server_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0", db_timeout_seconds=2)
     running = await start_server(settings, clock=ManualClock())
     try:
         async with grpc.aio.insecure_channel(running.target) as channel:
             stub = auth_pb2_grpc.AuthServiceStub(channel)
-            await stub.Register(auth_pb2.RegisterRequest(email="ada@example.com", password=PASSWORD))
-            call = stub.Login(auth_pb2.LoginRequest(email="ada@example.com", password=PASSWORD))
-            await expect_error(call, grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
+            registering = stub.Register(auth_pb2.RegisterRequest(email="ada@example.com", password=PASSWORD))
+            await expect_error(registering, grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
+            logging_in = stub.Login(auth_pb2.LoginRequest(email="ada@example.com", password=PASSWORD))
+            await expect_error(logging_in, grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
     finally:
         await running.stop(1)

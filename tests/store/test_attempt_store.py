@@ -1,4 +1,4 @@
-"""The login attempt counters (authsvc/store/throttle.py), once for every backend: SQLite, PostgreSQL
+"""The attempt counters and marks (authsvc/store/throttle.py), once for every backend: SQLite, PostgreSQL
 and Redis. PostgreSQL and Redis are skipped when unreachable, except under CI=true, where they must be
 there. Each test gets fresh counters: its own database, or its own Redis key prefix."""
 
@@ -93,11 +93,14 @@ async def counters(request, tmp_path) -> AsyncIterator[AttemptStore]:
 
 
 def limits(account: int = 3, address: int = 10) -> list[AttemptLimit]:
-    return [AttemptLimit("account:ada", account), AttemptLimit("address:203.0.113.9", address)]
+    return [
+        AttemptLimit("account:ada", account, WINDOW),
+        AttemptLimit("address:203.0.113.9", address, WINDOW),
+    ]
 
 
 async def take(counters: AttemptStore, times: int, now: datetime = T0, **limit: int) -> list[datetime | None]:
-    return [await counters.create_attempt(limits(**limit), now, WINDOW) for _ in range(times)]
+    return [await counters.create_attempt(limits(**limit), now) for _ in range(times)]
 
 
 async def test_attempts_under_the_limit_are_taken_and_the_next_is_refused_until_the_window_ends(counters):
@@ -127,18 +130,52 @@ async def test_one_full_key_refuses_the_attempt_on_every_key(counters):
 
 async def test_giving_back_and_forgetting_attempts(counters):
     await take(counters, 3)
-    await counters.delete_attempt("account:ada", T0)
+    await counters.delete_attempt(["account:ada"], T0)
     assert await take(counters, 2) == [None, T0 + WINDOW]
     await counters.delete_attempts("account:ada")
     assert await take(counters, 3) == [None, None, None]
 
 
+async def test_giving_back_on_several_keys_at_once(counters):
+    await take(counters, 2, address=2)
+    await counters.delete_attempt(["account:ada", "address:203.0.113.9"], T0)
+    assert await take(counters, 2, address=2) == [None, T0 + WINDOW]
+
+
 async def test_giving_back_never_goes_below_zero(counters):
     for _ in range(3):
-        await counters.delete_attempt("account:ada", T0)
+        await counters.delete_attempt(["account:ada"], T0)
+    await counters.delete_attempt([], T0)
     assert await take(counters, 4) == [None, None, None, T0 + WINDOW]
 
 
 async def test_concurrent_attempts_take_exactly_the_limit(counters):
-    answers = await asyncio.gather(*(counters.create_attempt(limits(5), T0, WINDOW) for _ in range(40)))
+    answers = await asyncio.gather(*(counters.create_attempt(limits(5), T0) for _ in range(40)))
     assert answers.count(None) == 5
+
+
+async def test_each_key_keeps_its_own_window(counters):
+    hour = timedelta(hours=1)
+    both = [AttemptLimit("pair:ada", 2, WINDOW), AttemptLimit("account:ada", 3, hour)]
+    assert [await counters.create_attempt(both, T0) for _ in range(3)] == [None, None, T0 + WINDOW]
+    # The short window ended and starts again; the long one still holds its two attempts.
+    assert await counters.create_attempt(both, T0 + WINDOW) is None
+    assert await counters.create_attempt(both, T0 + WINDOW) == T0 + hour
+    assert await counters.create_attempt(both, T0 + hour) is None
+
+
+async def test_a_mark_is_remembered_until_its_lifetime_ends(counters):
+    day = timedelta(days=1)
+    assert not await counters.has_mark("known:ada", T0)
+    await counters.create_mark("known:ada", T0, day)
+    assert await counters.has_mark("known:ada", T0 + day - timedelta(seconds=1))
+    assert not await counters.has_mark("known:ada", T0 + day)
+    assert not await counters.has_mark("known:bob", T0)
+
+
+async def test_renewing_a_mark_moves_its_end(counters):
+    day = timedelta(days=1)
+    await counters.create_mark("known:ada", T0, day)
+    await counters.create_mark("known:ada", T0 + day / 2, day)
+    assert await counters.has_mark("known:ada", T0 + day)
+    assert not await counters.has_mark("known:ada", T0 + day * 3 / 2)

@@ -1,6 +1,17 @@
-"""Introspect (RFC 7662): active only for a good access token of a live session; else just inactive."""
+"""Introspect (RFC 7662): active only for a good access token of a live session; else just inactive.
+
+Who may call it (loopback only without a secret, the secret's length, throttled guesses) is here end to
+end; the decision's unit tests and the throttling are in tests/security/test_introspect_guard.py.
+"""
 
 from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
 
 import grpc
 import jwt
@@ -8,11 +19,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 
-from authsvc.settings import Settings
-from authsvc.v1 import auth_pb2
+from authsvc.settings import Settings, SettingsError
+from authsvc.transport.server import start_server
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from tests.ports import free_port
 from tests.status import expect_error
 
-SECRET = "internal-introspection-secret"
+SECRET = "internal-introspection-secret-0123456789"  # 40 bytes: at least 32 are required
 
 
 def as_gateway_json(message) -> dict[str, object]:
@@ -119,6 +132,120 @@ def test_the_secret_is_read_from_the_environment_and_masked_in_the_startup_log()
     assert settings.introspection_secret == SECRET
     assert settings.describe()["introspection_secret"] == "***"
     assert Settings().describe()["introspection_secret"] == ""
+
+
+SHORT_SECRET = "s3cret-of-31-bytes-0123456789ab"
+
+
+def test_the_throttling_of_wrong_secrets_is_configured_from_the_environment():
+    defaults = Settings()
+    assert (defaults.introspection_window_seconds, defaults.introspection_max_failures_per_address) == (
+        300,
+        10,
+    )
+    settings = Settings.from_env(
+        {"AUTHSVC_INTROSPECTION_WINDOW_SECONDS": "60", "AUTHSVC_INTROSPECTION_MAX_FAILURES_PER_ADDRESS": "3"}
+    )
+    assert (settings.introspection_window_seconds, settings.introspection_max_failures_per_address) == (60, 3)
+    for variable in (
+        "AUTHSVC_INTROSPECTION_WINDOW_SECONDS",
+        "AUTHSVC_INTROSPECTION_MAX_FAILURES_PER_ADDRESS",
+    ):
+        with pytest.raises(SettingsError, match=variable):
+            Settings.from_env({variable: "0"})
+
+
+@pytest.mark.parametrize(
+    ("secret", "accepted"),
+    [(SHORT_SECRET, False), ("x" * 32, True), ("é" * 16, True), ("é" * 15 + "x", False)],
+    ids=["31-bytes", "32-bytes", "32-bytes-in-16-characters", "31-bytes-in-16-characters"],
+)
+def test_a_secret_under_32_bytes_is_a_settings_error(secret, accepted):
+    environ = {"AUTHSVC_INTROSPECTION_SECRET": secret}
+    if accepted:
+        assert Settings.from_env(environ).introspection_secret == secret
+        return
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(environ)
+    message = str(refused.value)
+    assert "AUTHSVC_INTROSPECTION_SECRET" in message and "32 bytes" in message
+    assert secret not in message and len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["serve", "check"])
+def test_serve_and_check_refuse_a_short_secret_with_one_line_and_exit_2(tmp_path, command):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AUTHSVC_")}
+    env |= {
+        "AUTHSVC_DATA_DIR": str(tmp_path / "data"),
+        "AUTHSVC_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+        "AUTHSVC_INTROSPECTION_SECRET": SHORT_SECRET,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "authsvc.cli", command],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("authsvc: AUTHSVC_INTROSPECTION_SECRET must be at least 32 bytes")
+    assert SHORT_SECRET not in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before touching anything
+
+
+def non_loopback_address() -> str | None:
+    """An address of this host that is not loopback (the one its default route leaves from), if any."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # a UDP connect sends nothing; it only picks the route
+        address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+async def test_without_a_secret_a_caller_off_loopback_is_permission_denied(server_settings, clock, caplog):
+    """A real peer that is not loopback: the server listens on every interface and the test calls it at
+    this host's own non-loopback address. A loopback caller of the same server is answered."""
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this host has no non-loopback IPv4 address")
+    settings = replace(server_settings, grpc_listen="0.0.0.0:0", allow_insecure=True)
+    with caplog.at_level(logging.WARNING, logger="authsvc.transport.server"):
+        running = await start_server(settings, clock=clock)
+    assert any("Introspect answers loopback callers only" in r.getMessage() for r in caplog.records)
+    try:
+        request = auth_pb2.IntrospectRequest(token="junk")
+        async with grpc.aio.insecure_channel(f"{address}:{running.port}") as outside:
+            call = auth_pb2_grpc.AuthServiceStub(outside).Introspect(request)
+            error = await expect_error(call, grpc.StatusCode.PERMISSION_DENIED, "INTROSPECTION_LOOPBACK_ONLY")
+            assert "loopback" in (error.details() or "")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as local:
+            assert not (await auth_pb2_grpc.AuthServiceStub(local).Introspect(request)).active
+    finally:
+        await running.stop(1)
+
+
+@pytest.mark.parametrize("server_settings", [{"introspection_secret": SECRET}], indirect=True)
+async def test_with_a_secret_a_caller_off_loopback_presenting_it_is_answered(server_settings, clock):
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this host has no non-loopback IPv4 address")
+    settings = replace(server_settings, grpc_listen="0.0.0.0:0", allow_insecure=True)
+    running = await start_server(settings, clock=clock)
+    try:
+        async with grpc.aio.insecure_channel(f"{address}:{running.port}") as outside:
+            answer = await auth_pb2_grpc.AuthServiceStub(outside).Introspect(
+                auth_pb2.IntrospectRequest(token="junk"), metadata=(("authorization", f"Bearer {SECRET}"),)
+            )
+        assert not answer.active
+    finally:
+        await running.stop(1)
 
 
 async def test_when_the_store_is_down_the_answer_is_unavailable_not_inactive(

@@ -9,6 +9,7 @@ import pytest
 from google.protobuf import json_format
 
 from authsvc.v1 import auth_pb2
+from tests.addresses import as_gateway
 from tests.status import expect_error
 
 
@@ -41,9 +42,10 @@ async def test_list_shows_each_live_session_newest_first_with_the_callers_marked
     auth_server, register, login, list_sessions
 ):
     await register()
-    phone = await login(metadata=(("grpcgateway-user-agent", "Phone/1.0"),))
+    # Each device's user agent, as the REST gateway forwards it (with its secret).
+    phone = await login(metadata=as_gateway(("grpcgateway-user-agent", "Phone/1.0")))
     auth_server.clock.advance(60)
-    laptop = await login(metadata=(("grpcgateway-user-agent", "Laptop/2.0"),))
+    laptop = await login(metadata=as_gateway(("grpcgateway-user-agent", "Laptop/2.0")))
     sessions = await list_sessions(phone.access_token)
     assert [(s.session_id, s.user_agent, s.current) for s in sessions] == [
         (laptop.session_id, "Laptop/2.0", False),
@@ -181,7 +183,7 @@ async def test_the_rest_json_has_the_spec_members_with_rfc3339_times(
     auth_server, register, login, list_sessions
 ):
     await register()
-    pair = await login(metadata=(("grpcgateway-user-agent", "Firefox/140"),))
+    pair = await login(metadata=as_gateway(("grpcgateway-user-agent", "Firefox/140")))
     answer = auth_pb2.ListSessionsResponse(sessions=await list_sessions(pair.access_token))
     document = json_format.MessageToDict(
         answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True

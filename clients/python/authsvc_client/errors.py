@@ -52,6 +52,11 @@ class NotFound(AuthServiceError):
     """No such live session of the caller (`SESSION_NOT_FOUND`)."""
 
 
+class PermissionDenied(AuthServiceError):
+    """The caller may not make this call from where it is (`INTROSPECTION_LOOPBACK_ONLY`: Introspect without
+    a configured secret answers loopback callers only)."""
+
+
 class Throttled(AuthServiceError):
     """Too many attempts (`THROTTLED`); try again after `retry_after` seconds (None when not given)."""
 
@@ -81,6 +86,7 @@ ERROR_TABLE: tuple[tuple[grpc.StatusCode, frozenset[str] | None, type[AuthServic
     (grpc.StatusCode.INVALID_ARGUMENT, None, InvalidArgument),
     (grpc.StatusCode.ALREADY_EXISTS, None, AlreadyExists),
     (grpc.StatusCode.NOT_FOUND, None, NotFound),
+    (grpc.StatusCode.PERMISSION_DENIED, None, PermissionDenied),
     (grpc.StatusCode.RESOURCE_EXHAUSTED, frozenset({"THROTTLED"}), Throttled),
     (grpc.StatusCode.UNAVAILABLE, None, Unavailable),
     (grpc.StatusCode.DEADLINE_EXCEEDED, None, DeadlineExceeded),

@@ -28,7 +28,7 @@ GRPC_VERSION: str
 
 class AuthServiceStub:
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see SPEC.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
     """
 
     @_typing.overload
@@ -57,8 +57,10 @@ class AuthServiceStub:
     """Token introspection for internal services, with RFC 7662 semantics: `active` is true only for an
     access token whose signature, type and expiry hold and whose session is live at this moment.
     Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
-    caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
-    internal gRPC port only. Marked internal: the REST gateway routes it only when told to.
+    caller presents it as `authorization: Bearer <secret>` (else UNAUTHENTICATED; too many wrong ones
+    from an address, RESOURCE_EXHAUSTED THROTTLED); unset, only loopback callers are answered (else
+    PERMISSION_DENIED INTROSPECTION_LOOPBACK_ONLY). Marked internal: the REST gateway routes it only
+    when told to.
     """
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.JsonWebKeySet]
     """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
@@ -68,7 +70,7 @@ class AuthServiceStub:
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see SPEC.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -94,8 +96,10 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Token introspection for internal services, with RFC 7662 semantics: `active` is true only for an
     access token whose signature, type and expiry hold and whose session is live at this moment.
     Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
-    caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
-    internal gRPC port only. Marked internal: the REST gateway routes it only when told to.
+    caller presents it as `authorization: Bearer <secret>` (else UNAUTHENTICATED; too many wrong ones
+    from an address, RESOURCE_EXHAUSTED THROTTLED); unset, only loopback callers are answered (else
+    PERMISSION_DENIED INTROSPECTION_LOOPBACK_ONLY). Marked internal: the REST gateway routes it only
+    when told to.
     """
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.JsonWebKeySet]  # type: ignore[assignment]
     """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
@@ -104,7 +108,7 @@ class AuthServiceAsyncStub(AuthServiceStub):
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see SPEC.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
     """
 
     @_abc_1.abstractmethod
@@ -176,8 +180,10 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """Token introspection for internal services, with RFC 7662 semantics: `active` is true only for an
         access token whose signature, type and expiry hold and whose session is live at this moment.
         Anything else is `{"active": false}`, never an error. With AUTHSVC_INTROSPECTION_SECRET set, the
-        caller presents it as `authorization: Bearer <secret>`; unset, the RPC is open, so serve it on the
-        internal gRPC port only. Marked internal: the REST gateway routes it only when told to.
+        caller presents it as `authorization: Bearer <secret>` (else UNAUTHENTICATED; too many wrong ones
+        from an address, RESOURCE_EXHAUSTED THROTTLED); unset, only loopback callers are answered (else
+        PERMISSION_DENIED INTROSPECTION_LOOPBACK_ONLY). Marked internal: the REST gateway routes it only
+        when told to.
         """
 
     @_abc_1.abstractmethod
