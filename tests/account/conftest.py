@@ -120,7 +120,10 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    """A fresh page; it fails the test on any console error, such as a Content-Security-Policy refusal."""
+    """A fresh page; it fails the test on any console error, such as a Content-Security-Policy refusal.
+
+    Tests name it after `account`, so the page closes before the gateway stops: a fetch still in flight
+    would otherwise log a refused connection."""
     context = await browser.new_context(viewport=DESKTOP, locale="en-GB", timezone_id="UTC")
     page = await context.new_page()
     page.set_default_timeout(10_000)

@@ -45,7 +45,7 @@ async def focused_id(page: Page) -> str:
 
 
 async def test_signing_in_with_the_keyboard_lists_this_device_and_moves_focus_to_the_list(
-    page: Page, account: Account
+    account: Account, page: Page
 ) -> None:
     await page.goto(account.page_url)
     await page.get_by_label("Email").focus()
@@ -68,7 +68,7 @@ async def test_signing_in_with_the_keyboard_lists_this_device_and_moves_focus_to
     assert stored == [0, 0, ""]
 
 
-async def test_a_login_from_another_client_shows_as_a_second_device(page: Page, account: Account) -> None:
+async def test_a_login_from_another_client_shows_as_a_second_device(account: Account, page: Page) -> None:
     await signed_in(page, account)
     await account.login_elsewhere()
 
@@ -91,7 +91,7 @@ async def test_a_login_from_another_client_shows_as_a_second_device(page: Page, 
 
 
 async def test_signing_the_other_device_out_ends_it_and_its_refresh_token_is_refused(
-    page: Page, account: Account
+    account: Account, page: Page
 ) -> None:
     await signed_in(page, account)
     other = await account.login_elsewhere()
@@ -107,7 +107,7 @@ async def test_signing_the_other_device_out_ends_it_and_its_refresh_token_is_ref
 
 
 async def test_signing_out_everywhere_returns_to_the_sign_in_form_and_ends_every_device(
-    page: Page, account: Account
+    account: Account, page: Page
 ) -> None:
     mine = await signed_in(page, account)
     other = await account.login_elsewhere()
@@ -122,7 +122,7 @@ async def test_signing_out_everywhere_returns_to_the_sign_in_form_and_ends_every
         assert (await account.refresh_status(pair["refresh_token"]))[0] == 401
 
 
-async def test_signing_out_here_ends_only_this_device(page: Page, account: Account) -> None:
+async def test_signing_out_here_ends_only_this_device(account: Account, page: Page) -> None:
     mine = await signed_in(page, account)
     other = await account.login_elsewhere()
 
@@ -134,7 +134,7 @@ async def test_signing_out_here_ends_only_this_device(page: Page, account: Accou
     assert (await account.refresh_status(other["refresh_token"]))[0] == 200
 
 
-async def test_a_wrong_password_says_so_and_keeps_the_form(page: Page, account: Account) -> None:
+async def test_a_wrong_password_says_so_and_keeps_the_form(account: Account, page: Page) -> None:
     await sign_in(page, account, password="not the password")
 
     status = page.get_by_role("status")
@@ -147,7 +147,7 @@ async def test_a_wrong_password_says_so_and_keeps_the_form(page: Page, account: 
 
 
 async def test_an_expired_access_token_is_refreshed_once_and_the_call_retried(
-    page: Page, account: Account
+    account: Account, page: Page
 ) -> None:
     await signed_in(page, account)
     refreshes = calls_to(page, "/api/v1/auth/refresh")
@@ -162,7 +162,7 @@ async def test_an_expired_access_token_is_refreshed_once_and_the_call_retried(
 
 
 async def test_a_revoked_session_returns_to_the_sign_in_form_with_a_message(
-    page: Page, account: Account
+    account: Account, page: Page
 ) -> None:
     await signed_in(page, account)
     other = await account.login_elsewhere()
@@ -179,7 +179,7 @@ async def test_a_revoked_session_returns_to_the_sign_in_form_with_a_message(
     assert refreshes == []
 
 
-async def test_a_refused_refresh_returns_to_the_sign_in_form(page: Page, account: Account) -> None:
+async def test_a_refused_refresh_returns_to_the_sign_in_form(account: Account, page: Page) -> None:
     mine = await signed_in(page, account)
     # Another client spends the page's refresh token, then the page's access token expires: the page's
     # own refresh is then a reuse, which ends the session.

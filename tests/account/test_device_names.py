@@ -65,7 +65,7 @@ async def _call(page: Page, name: str, *args: Any) -> Any:
     return await page.evaluate(_CALL, [name, list(args)])
 
 
-async def test_user_agents_read_as_a_browser_on_a_system(page: Page, account: Account) -> None:
+async def test_user_agents_read_as_a_browser_on_a_system(account: Account, page: Page) -> None:
     await page.goto(account.page_url)
 
     names = [await _call(page, "describeDevice", agent) for _, agent in DEVICES]
@@ -73,7 +73,7 @@ async def test_user_agents_read_as_a_browser_on_a_system(page: Page, account: Ac
     assert names == [name for name, _ in DEVICES]
 
 
-async def test_last_active_reads_as_a_relative_time(page: Page, account: Account) -> None:
+async def test_last_active_reads_as_a_relative_time(account: Account, page: Page) -> None:
     await page.goto(account.page_url)
     readable = await page.evaluate(
         """async (ages) => {
