@@ -3,13 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
 PROTOS := $(wildcard protos/authsvc/v1/*.proto)
 GENERATED_DIR := authsvc/v1
 LINTED := authsvc tests scripts clients
 
-.PHONY: venv proto proto-check migrate run serve test lint fmt bench browser clean
+.PHONY: venv runtime proto proto-check migrate run serve test lint fmt bench browser clean
 
+# Two installs into one virtualenv, each redone when a pyproject.toml changes (new console scripts too):
+# - $(RUNTIME), for `make run`, `serve`, `migrate` and `bench`: the package and the client, no extras.
+# - $(INSTALLED), for `make test`, `lint`, `fmt`, `proto` and `proto-check`: the same with '.[dev]'
+#   (grpcio-tools, pytest, ruff, mypy, ...). An up-to-date dev install stands for the runtime one.
 venv: $(INSTALLED)
+
+runtime: $(RUNTIME)
 
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,20 +25,28 @@ $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/pip install --quiet -e ./clients/python
 	touch $(INSTALLED)
 
+$(RUNTIME): pyproject.toml clients/python/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	{ [ $(INSTALLED) -nt pyproject.toml ] && [ $(INSTALLED) -nt clients/python/pyproject.toml ]; } \
+		|| { $(BIN)/pip install --quiet --upgrade pip && $(BIN)/pip install --quiet -e . \
+		&& $(BIN)/pip install --quiet -e ./clients/python; }
+	touch $(RUNTIME)
+
 # Generated code is committed; `make proto` rewrites it from protos/, `make proto-check` fails when stale.
+# Only developers regenerate it (both need grpcio-tools, a dev tool): `make run` and the others never do.
 proto: $(INSTALLED)
 	$(BIN)/python scripts/gen_proto.py --out .
 
 proto-check: $(INSTALLED)
 	$(BIN)/python scripts/gen_proto.py --check
 
-migrate: proto
+migrate: $(RUNTIME)
 	$(BIN)/authsvc migrate
 
-run: proto
+run: $(RUNTIME)
 	$(BIN)/python scripts/run_all.py
 
-serve: proto
+serve: $(RUNTIME)
 	$(BIN)/authsvc serve
 
 lint: $(INSTALLED)
@@ -55,7 +70,7 @@ browser:
 		|| echo "chromium is missing: the browser tests will skip (and fail under CI=true)"
 
 # Numbers, not a test: prints a Markdown table and updates docs/benchmarks.md (BENCH_ARGS=--quick, ...).
-bench: proto
+bench: $(RUNTIME)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 clean:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from authsvc.gateway.app import build_app
 from authsvc.gateway.protocol import MAX_HEAD_LINE_BYTES, GatewayRunner
-from authsvc.gateway.settings import GatewaySettings
+from authsvc.gateway.settings import GatewaySettings, SettingsError
 
 log = logging.getLogger("authsvc.gateway")
 
@@ -35,7 +36,8 @@ class RunningGateway:
 
 
 async def start_gateway(settings: GatewaySettings) -> RunningGateway:
-    """Build the app and bind it; with port 0 the system picks a free port, reported in the result."""
+    """Build the app and bind it; with port 0 the system picks a free port, reported in the result.
+    Raise SettingsError when the address cannot be bound."""
     # GatewayRunner: malformed HTTP, which aiohttp rejects before the application, still gets the API's
     # error shape and headers and one INFO log line (authsvc/gateway/protocol.py).
     runner = GatewayRunner(
@@ -49,6 +51,13 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     try:
         await site.start()
+    except OSError as exc:  # a port in use or below 1024, an unknown host: one line, naming the variable
+        await runner.cleanup()
+        host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
+        address = f"{host}:{settings.http_port}"
+        # asyncio words EADDRINUSE at length, naming the address again; a resolver error has no errno > 0.
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
+        raise SettingsError(f"AUTHSVC_HTTP_LISTEN={address} cannot be bound: {reason}") from exc
     except BaseException:
         await runner.cleanup()
         raise

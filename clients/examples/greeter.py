@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 
 import grpc
 from authsvc_client import AsyncAuthClient, BearerGuard, GuardInterceptor, current_user
@@ -63,11 +64,16 @@ async def main() -> None:
     parser.add_argument("--check-revocation", action="store_true")
     parser.add_argument("--introspection-secret", default=os.environ.get("AUTHSVC_INTROSPECTION_SECRET"))
     args = parser.parse_args()
+    # Ctrl-C (SIGINT) or SIGTERM: finish the calls in flight, then exit quietly with status 0.
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     async with AsyncAuthClient(args.auth, introspection_secret=args.introspection_secret) as auth:
         guard = BearerGuard(auth, check_revocation=args.check_revocation)
         server, port = await start_greeter(guard, args.listen)
         print(f"greeter listening on port {port}, verifying tokens of {args.auth}", flush=True)
-        await server.wait_for_termination()
+        await stop.wait()
+        await server.stop(grace=2)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -122,3 +123,23 @@ def test_the_greeter_example_serves_only_callers_with_a_valid_token(authsvc_proc
     finally:
         greeter.terminate()
         greeter.wait(timeout=30)
+
+
+def test_the_greeter_example_exits_quietly_on_ctrl_c(authsvc_process):
+    greeter = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "greeter.py"), "--auth", authsvc_process, "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert greeter.stdout is not None
+        assert "greeter listening" in greeter.stdout.readline()
+        greeter.send_signal(signal.SIGINT)
+        _, stderr = greeter.communicate(timeout=30)
+    finally:
+        if greeter.poll() is None:
+            greeter.kill()
+            greeter.wait()
+    assert "Traceback" not in stderr, stderr
+    assert greeter.returncode == 0
