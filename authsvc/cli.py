@@ -61,7 +61,7 @@ def _tune_garbage_collector() -> None:
 async def _serve(settings: Settings) -> None:
     running = await start_server(settings)
     _tune_garbage_collector()
-    log.info("serving", extra={"grpc_listen": running.target})
+    log.info("serving", extra={"grpc_listen": running.bound})
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -101,7 +101,7 @@ async def _reload_keys(running: RunningServer) -> None:
 
 async def _migrate(settings: Settings) -> None:
     await migrate(settings.database_url, connect_timeout_seconds=settings.db_timeout_seconds)
-    log.info("schema is at the newest revision")
+    print("schema is at the newest revision")
 
 
 async def _prune_sessions(settings: Settings, older_than: timedelta, batch_size: int, clock: Clock) -> None:
@@ -192,11 +192,13 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     )
     args = parser.parse_args(argv)
 
-    configure_logging("INFO")
+    # `serve` logs on stdout; every other command prints its result there and logs on stderr.
+    log_stream = sys.stdout if args.command == "serve" else sys.stderr
+    configure_logging("INFO", log_stream)
     try:
         settings = Settings.from_env(os.environ)
         # `check` answers in one line: only warnings and errors may join it.
-        configure_logging("WARNING" if args.command == "check" else settings.log_level)
+        configure_logging("WARNING" if args.command == "check" else settings.log_level, log_stream)
         if args.command == "check":
             print(asyncio.run(preflight(settings)))
             return 0

@@ -22,7 +22,7 @@ async def run_cli(
 
     It runs in a thread because the command starts its own event loop.
     """
-    monkeypatch.setattr(cli, "configure_logging", lambda level="INFO": None)  # keep pytest's handlers
+    monkeypatch.setattr(cli, "configure_logging", lambda *_args: None)  # keep pytest's handlers
     environment = {
         "AUTHSVC_DATA_DIR": str(settings.data_dir),
         "AUTHSVC_DATABASE_URL": settings.database_url,

@@ -15,7 +15,7 @@ from tests.ops.certs import Authority
 
 def run_check(monkeypatch, capsys, data_dir: Path, **variables: str) -> tuple[int, str, str]:
     """`authsvc check` with AUTHSVC_DATA_DIR=data_dir plus `variables`; its code, stdout and stderr."""
-    monkeypatch.setattr(cli, "configure_logging", lambda level="INFO": None)  # keep pytest's handlers
+    monkeypatch.setattr(cli, "configure_logging", lambda *_args: None)  # keep pytest's handlers
     for name in [name for name in os.environ if name.startswith("AUTHSVC_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("AUTHSVC_DATA_DIR", str(data_dir))

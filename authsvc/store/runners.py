@@ -37,6 +37,10 @@ Operation = Callable[[Connection], T]
 # 53 insufficient resources (too many connections), 57 operator intervention (admin or crash
 # shutdown, "the database system is starting up", statement cancelled).
 _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+# SQLSTATE classes that mean the connection settings name what the server refuses: 28 invalid
+# authorization (no such role, wrong password), 3D invalid catalog name (no such database). The
+# server's own message says which, and names no secret.
+_REFUSED_SQLSTATE_CLASSES = frozenset({"28", "3D"})
 _FOREIGN_KEY_VIOLATION = "23503"
 _UNIQUE_VIOLATION = "23505"
 _SQLITE_FOREIGN_KEY = frozenset({"SQLITE_CONSTRAINT_FOREIGNKEY"})
@@ -84,6 +88,16 @@ def _is_server_unavailable(exc: BaseException) -> bool:
     return state is not None and state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
 
 
+def _refused_connection_message(exc: BaseException) -> str | None:
+    """The server's message when it refused the connection's database or role, else None."""
+    state = _sqlstate(exc)
+    if state is None or state[:2] not in _REFUSED_SQLSTATE_CLASSES:
+        return None
+    # The driver's own error, the last in the chain: SQLAlchemy's wrappers prefix their class names.
+    driver_errors = [cause for cause in _causes(exc) if isinstance(getattr(cause, "sqlstate", None), str)]
+    return str(driver_errors[-1]).strip() or "the database refused the connection"
+
+
 # Most specific first: the first row whose class and condition match decides.
 _ERROR_TABLE: tuple[
     tuple[type[BaseException], Callable[[BaseException], bool] | None, type[StoreError], str], ...
@@ -115,6 +129,9 @@ def converted_errors() -> Iterator[None]:
         if isinstance(exc, sa_exc.StatementError) and isinstance(exc.orig, ValueError | TypeError):
             # A bad argument (a naive datetime) is the caller's bug, raised before any database work.
             raise exc.orig from exc
+        refused = _refused_connection_message(exc)
+        if refused is not None:
+            raise StoreUnavailable(refused) from exc
         for source, condition, target, message in _ERROR_TABLE:
             if isinstance(exc, source) and (condition is None or condition(exc)):
                 raise target(message) from exc

@@ -104,7 +104,13 @@ class RunningServer:
             _log_key_changes(*await asyncio.to_thread(self.keys.reload))
 
     @property
+    def bound(self) -> str:
+        """The address the server listens on, as bound (`0.0.0.0:50051`, `127.0.0.1:40123`): for logs."""
+        return f"{self.host or '[::]'}:{self.port}"
+
+    @property
     def target(self) -> str:
+        """An address a local client can connect to (a wildcard host becomes 127.0.0.1)."""
         host = self.host if self.host not in ("", "0.0.0.0", "[::]") else "127.0.0.1"  # noqa: S104
         return f"{host}:{self.port}"
 
