@@ -61,6 +61,9 @@ class AttemptStore(Protocol):
     async def has_mark(self, key: str, now: datetime) -> bool:
         """Whether `key` is remembered past `now`."""
 
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the counters can be reached (the health check asks)."""
+
     async def close(self) -> None: ...
 
 
@@ -172,6 +175,9 @@ class SqlAttemptStore:
         """Delete up to `batch_size` counters whose window ended, and marks whose time ended, by `now`
         (they count nothing any more: every email or address ever tried leaves one); return how many."""
         return await self._runner.run(partial(_delete_ended_windows, now=now, batch_size=batch_size))
+
+    async def ping(self) -> None:
+        """The counters live in the store's own database, which its own ping already checks."""
 
     async def close(self) -> None:
         """Nothing to do: the runner belongs to the store, which closes it."""

@@ -184,15 +184,23 @@ async def _set_health(servicer: HealthServicer, status: int) -> None:
 
 
 async def _check_health(
-    store: Store, keys_dir: Path, metrics: ServerMetrics, servicer: HealthServicer, serving: bool | None
+    store: Store,
+    attempts: AttemptStore,
+    *,
+    keys_dir: Path,
+    metrics: ServerMetrics,
+    servicer: HealthServicer,
+    serving: bool | None,
 ) -> bool:
-    """Ping the store and read the signing keys once; publish the health status when it changed.
+    """Ping the store and the throttling counters (Redis, when they live there: logins fail without them),
+    and read the signing keys once; publish the health status when it changed.
 
-    Return whether both are usable.
+    Return whether all are usable.
     """
     healthy = True
     try:
         await store.ping()
+        await attempts.ping()
     except StoreError:
         healthy = False
         metrics.database_errors.labels("health_check").inc()
@@ -211,18 +219,28 @@ async def _check_health(
         log.log(
             logging.INFO if healthy else logging.WARNING,
             "%s",
-            "store and keys usable" if healthy else "store or keys unusable: NOT_SERVING",
+            "store and keys usable"
+            if healthy
+            else "store, throttling counters or keys unusable: NOT_SERVING",
         )
     return healthy
 
 
 async def _watch_health(
-    store: Store, keys_dir: Path, metrics: ServerMetrics, servicer: HealthServicer, serving: bool
+    store: Store,
+    attempts: AttemptStore,
+    *,
+    keys_dir: Path,
+    metrics: ServerMetrics,
+    servicer: HealthServicer,
+    serving: bool,
 ) -> None:
-    """Keep the health status in step with the store and the signing keys."""
+    """Keep the health status in step with the store, the throttling counters and the signing keys."""
     while True:
         await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
-        serving = await _check_health(store, keys_dir, metrics, servicer, serving)
+        serving = await _check_health(
+            store, attempts, keys_dir=keys_dir, metrics=metrics, servicer=servicer, serving=serving
+        )
 
 
 def _log_key_changes(added: frozenset[str], removed: frozenset[str]) -> None:
@@ -329,8 +347,14 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         keys=keys,
     )
     # The first check runs before start_server returns, so a started server already reports its health.
-    serving = await _check_health(store, keys_dir, metrics, health_servicer, None)
-    running._monitor = asyncio.create_task(_watch_health(store, keys_dir, metrics, health_servicer, serving))
+    serving = await _check_health(
+        store, attempts, keys_dir=keys_dir, metrics=metrics, servicer=health_servicer, serving=None
+    )
+    running._monitor = asyncio.create_task(
+        _watch_health(
+            store, attempts, keys_dir=keys_dir, metrics=metrics, servicer=health_servicer, serving=serving
+        )
+    )
     running._key_reloader = asyncio.create_task(_reload_keys_forever(running, settings.keys_reload_seconds))
     return running
 

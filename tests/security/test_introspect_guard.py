@@ -104,6 +104,9 @@ class MemoryAttempts:
     async def delete_attempts(self, key):
         self.counters.pop(key, None)
 
+    async def ping(self):
+        pass
+
     async def close(self):
         pass
 

@@ -15,6 +15,7 @@ import grpc
 import pytest
 import redis.asyncio as redis
 from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authsvc.settings import Settings
 from authsvc.transport.server import start_server
@@ -256,5 +257,21 @@ async def test_unreachable_counters_make_logins_unavailable_rather_than_unlimite
             await expect_error(registering, grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
             logging_in = stub.Login(auth_pb2.LoginRequest(email="ada@example.com", password=PASSWORD))
             await expect_error(logging_in, grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
+            # Health says so too, so that load balancers and the sidecar's /healthz stop sending logins.
+            assert await overall_health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        await running.stop(1)
+
+
+async def overall_health(channel: grpc.aio.Channel) -> int:
+    answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+    return int(answer.status)
+
+
+async def test_with_reachable_counters_in_redis_the_server_is_serving(shared_settings):
+    running = await start_server(shared_settings, clock=ManualClock())
+    try:
+        async with grpc.aio.insecure_channel(running.target) as channel:
+            assert await overall_health(channel) == health_pb2.HealthCheckResponse.SERVING
     finally:
         await running.stop(1)
