@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 from collections.abc import Sequence
 
 from aiohttp import web
 
+from authsvc.addresses import IpAddress, parse_address
 from authsvc.gateway.settings import Network
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -30,10 +30,6 @@ AUTHORIZATION_KEY = "authorization"
 # gRPC accepts printable ASCII in text metadata values (PROTOCOL-HTTP2.md, "ASCII-Value").
 _METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-# The longest address text worth parsing (an IPv6 address with an embedded IPv4 one, brackets and a port).
-_MAX_ADDRESS_TEXT = 64
-
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def request_id_of(request: web.Request) -> str:
@@ -66,7 +62,7 @@ def client_address(request: web.Request, trusted_proxies: Sequence[Network] = ()
     address outside them is the client. An entry that is not an IP address stops the walk at the proxy
     that wrote it; when every entry is a trusted proxy, the leftmost is the client. None when the peer
     has no IP address (a Unix socket)."""
-    peer = _parse_address(_peer_text(request))
+    peer = parse_address(_peer_text(request))
     if peer is None or not _is_trusted(peer, trusted_proxies):
         return peer
     client = peer
@@ -74,7 +70,7 @@ def client_address(request: web.Request, trusted_proxies: Sequence[Network] = ()
         for hop in reversed(value.split(",")):
             if not hop.strip():
                 continue
-            address = _parse_address(hop)
+            address = parse_address(hop)
             if address is None:
                 return client
             client = address
@@ -89,28 +85,6 @@ def _peer_text(request: web.Request) -> str:
     if isinstance(peername, tuple) and peername:
         return str(peername[0])
     return request.remote or ""
-
-
-def _parse_address(text: str) -> IpAddress | None:
-    """An IP address from `203.0.113.9`, `203.0.113.9:443`, `2001:db8::1`, `[2001:db8::1]:443` or
-    `fe80::1%eth0`; an IPv4-mapped IPv6 address as its IPv4 address. None for anything else."""
-    candidate = text.strip()
-    if len(candidate) > _MAX_ADDRESS_TEXT:
-        return None
-    if candidate.startswith("["):
-        candidate, bracket, _ = candidate[1:].partition("]")
-        if not bracket:
-            return None
-    elif candidate.count(":") == 1:  # IPv4 with a port
-        candidate = candidate.partition(":")[0]
-    candidate = candidate.partition("%")[0]  # an IPv6 zone id
-    try:
-        address = ipaddress.ip_address(candidate)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def _is_trusted(address: IpAddress, trusted_proxies: Sequence[Network]) -> bool:

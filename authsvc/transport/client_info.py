@@ -7,6 +7,7 @@ import logging
 import urllib.parse
 from collections.abc import Iterable, Sequence
 
+from authsvc.addresses import MAX_ADDRESS_INPUT, parse_address
 from authsvc.domain.audit import ClientInfo
 
 log = logging.getLogger(__name__)
@@ -18,9 +19,6 @@ FORWARDED_FOR = "x-forwarded-for"
 REQUEST_ID = "x-request-id"
 MAX_HEADER_VALUE = 512
 MAX_REQUEST_ID = 128
-# The longest address text worth parsing once a zone id is dropped (the longest IPv6 spelling, with an
-# embedded IPv4 address, brackets and a port, is under 64); longer input is not an address.
-MAX_ADDRESS_INPUT = 64
 
 
 def metadata_value(metadata: Metadata | None, key: str) -> str | None:
@@ -33,32 +31,11 @@ def metadata_value(metadata: Metadata | None, key: str) -> str | None:
 
 
 def normalise_address(text: str) -> str | None:
-    """One spelling per IP address, or None when `text` is not one.
-
-    Parsed with `ipaddress`: surrounding blanks, `[...]` brackets and a port after them (`[::1]:443`,
-    `203.0.113.9:443`) and an IPv6 zone id (`fe80::1%eth0`, of any length) are dropped; IPv6 is written
-    compressed in lower case, and an IPv4-mapped IPv6 address as its IPv4 address, so every spelling of
-    one address is one throttling key and one stored value (at most 39 characters, well within
-    sessions.ip_address).
-    """
-    candidate = text.strip()
-    if candidate.startswith("["):
-        candidate, bracket, _ = candidate[1:].partition("]")
-        if not bracket:
-            return None
-    elif candidate.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has at least two colons
-        candidate = candidate.partition(":")[0]
-    if ":" in candidate:  # only IPv6 has zone ids
-        candidate = candidate.partition("%")[0]
-    if not candidate or len(candidate) > MAX_ADDRESS_INPUT:
-        return None
-    try:
-        address = ipaddress.ip_address(candidate)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+    """One spelling per IP address (authsvc/addresses.py), or None when `text` is not one: every spelling
+    of one address is one throttling key and one stored value (at most 39 characters, well within
+    sessions.ip_address)."""
+    address = parse_address(text)
+    return None if address is None else str(address)
 
 
 def peer_ip(peer: str) -> str | None:
@@ -81,7 +58,12 @@ def client_address(
     any other client wrote itself; both normalised (`normalise_address`). An entry that is not an IP
     address is ignored, with a log line, and the peer used."""
     direct = peer_ip(peer)
-    if not forwarded_for or not _believed(direct, trusted, from_gateway):
+    return _forwarded_or(direct, forwarded_for) if _believed(direct, trusted, from_gateway) else direct
+
+
+def _forwarded_or(direct: str | None, forwarded_for: str | None) -> str | None:
+    """The last entry of a believed x-forwarded-for, normalised; `direct` when there is none usable."""
+    if not forwarded_for:
         return direct
     last = forwarded_for.rsplit(",", 1)[-1]
     forwarded = normalise_address(last)
@@ -121,15 +103,11 @@ def request_id(metadata: Metadata | None) -> str | None:
 def client_info(
     metadata: Metadata | None, peer: str, trusted: Sequence[Network], *, from_gateway: bool = False
 ) -> ClientInfo:
-    forwarded_agent = (
-        metadata_value(metadata, GATEWAY_USER_AGENT)
-        if _believed(peer_ip(peer), trusted, from_gateway)
-        else None
-    )
+    direct = peer_ip(peer)
+    believed = _believed(direct, trusted, from_gateway)
+    forwarded_agent = metadata_value(metadata, GATEWAY_USER_AGENT) if believed else None
     user_agent = forwarded_agent or metadata_value(metadata, "user-agent")
-    address = client_address(
-        peer, metadata_value(metadata, FORWARDED_FOR), trusted, from_gateway=from_gateway
-    )
+    address = _forwarded_or(direct, metadata_value(metadata, FORWARDED_FOR)) if believed else direct
     return ClientInfo(
         user_agent=user_agent[:MAX_HEADER_VALUE] if user_agent else None,
         ip_address=address,
