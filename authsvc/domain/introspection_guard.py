@@ -18,7 +18,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -26,7 +25,8 @@ from typing import NoReturn
 from authsvc.clock import Clock
 from authsvc.domain import audit
 from authsvc.domain.audit import ClientInfo
-from authsvc.domain.errors import IntrospectionLoopbackOnly, NotAuthenticated, Throttled
+from authsvc.domain.errors import IntrospectionLoopbackOnly, NotAuthenticated
+from authsvc.domain.throttling import NO_ADDRESS, throttled
 from authsvc.store.throttle import AttemptLimit, AttemptStore
 
 INTROSPECT_DENIED = "introspect_denied"  # audit event: a missing or wrong introspection secret
@@ -35,7 +35,6 @@ INTROSPECT_THROTTLED = "introspect_throttled"  # audit event: refused while the 
 INTROSPECT_NOT_LOCAL = "introspect_not_local"  # audit event: no secret configured, caller not on loopback
 FAILURES_PREFIX = "introspect:address:"  # + address: failed secret checks in the current window
 BLOCKED_PREFIX = "introspect:blocked:"  # + address: a mark, refused until the failures' window ends
-NO_ADDRESS = "-"  # the key of callers with no IP address (a Unix socket peer)
 MIN_SECRET_BYTES = 32
 
 
@@ -134,4 +133,4 @@ class IntrospectionGuard:
     @staticmethod
     def _throttled(refused_until: datetime, now: datetime, client: ClientInfo) -> NoReturn:
         audit.record(INTROSPECT_THROTTLED, client, level=logging.WARNING)
-        raise Throttled(max(1, math.ceil((refused_until - now).total_seconds())))
+        raise throttled(refused_until, now)

@@ -43,7 +43,7 @@ ACCOUNT_PREFIX = "login:account:"  # the account, from the addresses it is not k
 KNOWN_PREFIX = "login:known:"  # + address|email: a mark, the address logged into the account
 REGISTER_ADDRESS_PREFIX = "register:address:"
 REGISTER_ALL = "register:all"
-NO_ADDRESS = "-"  # the pair key of callers with no IP address (a Unix socket peer)
+NO_ADDRESS = "-"  # the key of callers with no IP address (a Unix socket peer)
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,11 @@ def _pair(address: str | None, email: str) -> str:
     return f"{address or NO_ADDRESS}|{email}"
 
 
+def throttled(refused_until: datetime, now: datetime) -> Throttled:
+    """The error for an attempt refused until `refused_until`: retry after the whole seconds left (>= 1)."""
+    return Throttled(max(1, math.ceil((refused_until - now).total_seconds())))
+
+
 async def _take(
     attempts: AttemptStore, limits: list[AttemptLimit], now: datetime, event: str, client: ClientInfo
 ) -> None:
@@ -84,7 +89,7 @@ async def _take(
     if refused_until is None:
         return
     audit.record(event, client, level=logging.WARNING)
-    raise Throttled(max(1, math.ceil((refused_until - now).total_seconds())))
+    raise throttled(refused_until, now)
 
 
 class LoginThrottle:
