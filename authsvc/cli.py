@@ -155,6 +155,13 @@ def _prune_keys(settings: Settings, clock: Clock) -> None:
         )
 
 
+def _kid_as_operand(argv: list[str]) -> list[str]:
+    """A kid is base64url, so one in 64 starts with '-': argparse would take it for an option."""
+    if argv[:2] == ["keys", "revoke"] and len(argv) == 3 and argv[2] not in ("-h", "--help", "--"):
+        return [*argv[:2], "--", argv[2]]
+    return argv
+
+
 def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     parser = argparse.ArgumentParser(prog="authsvc", description="authsvc: gRPC authentication service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
         default=DEFAULT_BATCH_SIZE,
         help=f"rows deleted per transaction (default {DEFAULT_BATCH_SIZE})",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_kid_as_operand(sys.argv[1:] if argv is None else list(argv)))
 
     # `serve` logs on stdout; every other command prints its result there and logs on stderr.
     log_stream = sys.stdout if args.command == "serve" else sys.stderr

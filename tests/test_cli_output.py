@@ -9,10 +9,12 @@ import re
 import secrets
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from authsvc.domain.keys import add_key, load_keys
 from authsvc.logs import JsonFormatter
 from authsvc.settings import Settings
 from tests.ports import free_port
@@ -103,3 +105,16 @@ def test_the_serving_line_shows_the_address_bound_not_the_one_clients_are_told(t
     entries = [json.loads(line) for line in log_path.read_text().splitlines()]
     [serving] = [entry for entry in entries if entry["message"] == "serving"]
     assert serving["grpc_listen"] == f"0.0.0.0:{port}"
+
+
+def test_a_kid_that_starts_with_a_dash_is_revoked_like_any_other(tmp_path):
+    """A kid is base64url: one in 64 starts with '-', which argparse would otherwise read as an option."""
+    keys_dir = tmp_path / "keys"
+    now = datetime.now(UTC)
+    kids = {add_key(keys_dir, now).kid for _ in range(2)}
+    while not any(kid.startswith("-") for kid in kids):
+        kids.add(add_key(keys_dir, now).kid)
+    dashed = next(kid for kid in kids if kid.startswith("-"))
+    revoked = _stdout_lines(_authsvc(tmp_path, "keys", "revoke", dashed, AUTHSVC_KEYS_DIR=str(keys_dir)))
+    assert revoked[0].startswith(f"revoked signing key {dashed};"), revoked
+    assert dashed not in {key.kid for key in load_keys(keys_dir).keys}
