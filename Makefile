@@ -4,38 +4,37 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 RUNTIME := $(VENV)/.installed-runtime
-PROTOS := $(wildcard protos/authsvc/v1/*.proto)
-GENERATED_DIR := authsvc/v1
-LINTED := authsvc tests scripts clients
+PYPROJECTS := protos/pyproject.toml pyproject.toml clients/python/pyproject.toml
+LINTED := authsvc tests scripts clients protos
 
 .PHONY: venv runtime proto proto-check migrate run serve test lint fmt bench browser clean
 
 # Two installs into one virtualenv, each redone when a pyproject.toml changes (new console scripts too):
-# - $(RUNTIME), for `make run`, `serve`, `migrate` and `bench`: the package and the client, no extras.
+# - $(RUNTIME), for `make run`, `serve`, `migrate` and `bench`: the contract package (protos/), the server
+#   and the client, no extras. One pip command, so the local contract satisfies the other two.
 # - $(INSTALLED), for `make test`, `lint`, `fmt`, `proto` and `proto-check`: the same with '.[dev]'
 #   (grpcio-tools, pytest, ruff, mypy, ...). An up-to-date dev install stands for the runtime one.
 venv: $(INSTALLED)
 
 runtime: $(RUNTIME)
 
-$(INSTALLED): pyproject.toml clients/python/pyproject.toml
+$(INSTALLED): $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet -e ./clients/python
+	$(BIN)/pip install --quiet -e ./protos -e '.[dev]' -e ./clients/python
 	touch $(INSTALLED)
 
-$(RUNTIME): pyproject.toml clients/python/pyproject.toml
+$(RUNTIME): $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	{ [ $(INSTALLED) -nt pyproject.toml ] && [ $(INSTALLED) -nt clients/python/pyproject.toml ]; } \
-		|| { $(BIN)/pip install --quiet --upgrade pip && $(BIN)/pip install --quiet -e . \
-		&& $(BIN)/pip install --quiet -e ./clients/python; }
+	{ for file in $(PYPROJECTS); do [ $(INSTALLED) -nt $$file ] || exit 1; done; } \
+		|| { $(BIN)/pip install --quiet --upgrade pip \
+		&& $(BIN)/pip install --quiet -e ./protos -e . -e ./clients/python; }
 	touch $(RUNTIME)
 
 # Generated code is committed; `make proto` rewrites it from protos/, `make proto-check` fails when stale.
 # Only developers regenerate it (both need grpcio-tools, a dev tool): `make run` and the others never do.
 proto: $(INSTALLED)
-	$(BIN)/python scripts/gen_proto.py --out .
+	$(BIN)/python scripts/gen_proto.py --out protos
 
 proto-check: $(INSTALLED)
 	$(BIN)/python scripts/gen_proto.py --check

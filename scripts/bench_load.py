@@ -15,9 +15,8 @@ from typing import Any
 
 import aiohttp
 import grpc
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 
 @dataclass

@@ -1,8 +1,6 @@
-"""Generate the Python contract package `authsvc/v1` from `protos/`, or check that it is up to date.
+"""Generate the contract package's code (`protos/authsvc_proto/v1/`) from its .proto files, or check it.
 
-`--out DIR` writes the generated modules below DIR (the repo root puts them in `authsvc/v1/`), and a
-copy for the standalone client library in `clients/python/authsvc_client/_proto/` whose imports point at
-that copy, so the client installs without the server package;
+`--out DIR` writes the generated modules below DIR (`make proto` passes `protos`, the package's root);
 `--check` generates into a temporary folder and fails, listing the files, when the committed ones differ.
 """
 
@@ -20,14 +18,8 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-PACKAGE = Path("authsvc/v1")
+PACKAGE = Path("authsvc_proto/v1")
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
-# The client's vendored copy: same descriptors (same proto file names), imports rewritten to the copy.
-CLIENT_PACKAGE = Path("clients/python/authsvc_client/_proto")
-_CLIENT_REWRITES = (
-    ("from authsvc.v1 import", "from authsvc_client._proto import"),
-    ("'authsvc.v1.", "'authsvc_client._proto."),
-)
 
 
 def _include_paths() -> list[str]:
@@ -48,33 +40,15 @@ def generate(out: Path) -> None:
     if protoc.main([*args, *protos]) != 0:
         raise SystemExit("protoc failed")
     init = out / PACKAGE / "__init__.py"
-    init.write_text('"""Generated from protos/authsvc/v1 by `make proto`: never edit by hand."""\n')
-    _vendor_for_client(out)
-
-
-def _vendor_for_client(out: Path) -> None:
-    """Copy the generated modules into the client library, pointing their imports at the copy."""
-    target = out / CLIENT_PACKAGE
-    target.mkdir(parents=True, exist_ok=True)
-    for source in sorted((out / PACKAGE).iterdir()):
-        if not source.name.endswith(GENERATED_SUFFIXES):
-            continue
-        text = source.read_text()
-        for old, new in _CLIENT_REWRITES:
-            text = text.replace(old, new)
-        (target / source.name).write_text(text)
-    (target / "__init__.py").write_text(
-        '"""Copied from authsvc/v1 by `make proto` (scripts/gen_proto.py): never edit by hand."""\n'
-    )
+    init.write_text('"""Generated from the .proto files beside it by `make proto`: never edit by hand."""\n')
 
 
 def _generated_files(root: Path) -> set[str]:
     names: set[str] = set()
-    for package in (PACKAGE, CLIENT_PACKAGE):
-        folder = root / package
-        if folder.exists():
-            names |= {str(package / p.name) for p in folder.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
-        names.add(str(package / "__init__.py"))
+    folder = root / PACKAGE
+    if folder.exists():
+        names |= {str(PACKAGE / p.name) for p in folder.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
+    names.add(str(PACKAGE / "__init__.py"))
     return names
 
 
@@ -82,13 +56,13 @@ def check() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp)
         generate(fresh)
-        names = _generated_files(fresh) | _generated_files(ROOT)
+        names = _generated_files(fresh) | _generated_files(PROTO_ROOT)
         stale = sorted(
             name
             for name in names
-            if not (ROOT / name).exists()
+            if not (PROTO_ROOT / name).exists()
             or not (fresh / name).exists()
-            or not filecmp.cmp(ROOT / name, fresh / name, shallow=False)
+            or not filecmp.cmp(PROTO_ROOT / name, fresh / name, shallow=False)
         )
     if stale:
         print(f"generated code is stale, run `make proto`: {', '.join(stale)}", file=sys.stderr)

@@ -30,9 +30,9 @@ from types import TracebackType
 
 import aiohttp
 import grpc
+from authsvc_proto.v1 import auth_pb2_grpc
 
 from authsvc import gateway_secret
-from authsvc.v1 import auth_pb2_grpc
 
 RELAY_HOST = "127.0.0.1"
 CHUNK = 65536

@@ -11,10 +11,10 @@ from typing import Any
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from authsvc.settings import Settings
 from authsvc.transport.server import RunningServer, start_server
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests import databases
 from tests.addresses import GATEWAY_SECRET_FILE
 

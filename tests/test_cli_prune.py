@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.cli import parse_duration
 from authsvc.store import NotFound
-from authsvc.v1 import auth_pb2
 from tests.cli import run_cli
 
 HOUR = 3600

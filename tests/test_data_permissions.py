@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from authsvc.store.migrate import migrate
 from authsvc.transport.server import start_server
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD, make_settings
 from tests.server_process import start_server_process
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import grpc
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.ports import free_port
 from tests.server_process import wait_serving
 

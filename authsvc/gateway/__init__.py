@@ -1,6 +1,6 @@
 """The REST sidecar: HTTP/JSON routes transcoded to authsvc.v1 gRPC calls, driven by the proto alone.
 
-It reaches the server over gRPC like any client, so it imports only the generated contract (`authsvc.v1`)
+It reaches the server over gRPC like any client, so it imports only the contract package (`authsvc_proto`)
 and `authsvc.gateway_secret`, the secret file both processes read so that the server believes the client
 address the gateway forwards.
 """

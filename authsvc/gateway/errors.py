@@ -15,10 +15,8 @@ from typing import cast
 
 import grpc
 from aiohttp import web
-from google.rpc import error_details_pb2, status_pb2
+from authsvc_proto.errors import ErrorDetails, decode_details, details_of
 
-ERROR_DOMAIN = "authsvc"
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 DEFAULT_RETRY_AFTER_SECONDS = 1
 
 HTTP_STATUS_BY_CODE: Mapping[grpc.StatusCode, int] = {
@@ -87,9 +85,13 @@ def error_from_status(
     details: bytes | None,
 ) -> GatewayError:
     """Build the HTTP error for a gRPC status with its optional `grpc-status-details-bin` payload."""
-    error_info, retry_delay = _decode_details(details)
-    if error_info is not None and error_info.domain == ERROR_DOMAIN:
-        detail, reason = message, error_info.reason
+    return _error(code, message, decode_details(details))
+
+
+def _error(code: grpc.StatusCode, message: str, decoded: ErrorDetails) -> GatewayError:
+    retry_delay = decoded.retry_after
+    if decoded.reason is not None:
+        detail, reason = message, decoded.reason
     elif code in _GENERIC_BY_CODE:
         detail, reason = _GENERIC_BY_CODE[code]
     else:
@@ -108,34 +110,7 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> GatewayError:
     """The HTTP error for a failed call, reading ErrorInfo and RetryInfo from its trailing metadata."""
     # grpc.aio hands back (key, value) pairs; grpc-stubs types them as the sync API's _Metadatum.
     trailing = cast(Iterable[tuple[str, str | bytes]], exc.trailing_metadata() or ())
-    details: bytes | None = None
-    for key, value in trailing:
-        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            details = value
-    return error_from_status(exc.code(), exc.details() or "", details)
-
-
-def _decode_details(
-    payload: bytes | None,
-) -> tuple[error_details_pb2.ErrorInfo | None, float | None]:
-    if not payload:
-        return None, None
-    status = status_pb2.Status()
-    try:
-        status.ParseFromString(payload)
-    except Exception:  # a malformed payload means "no details", never a 500
-        return None, None
-    error_info: error_details_pb2.ErrorInfo | None = None
-    retry_delay: float | None = None
-    for detail in status.details:
-        # Any.Unpack answers False, leaving the target alone, when the detail is of another type.
-        candidate_info = error_details_pb2.ErrorInfo()
-        retry_info = error_details_pb2.RetryInfo()
-        if error_info is None and detail.Unpack(candidate_info):
-            error_info = candidate_info
-        elif retry_delay is None and detail.Unpack(retry_info):
-            retry_delay = retry_info.retry_delay.seconds + retry_info.retry_delay.nanos / 1e9
-    return error_info, retry_delay
+    return _error(exc.code(), exc.details() or "", details_of(trailing))
 
 
 # Errors the gateway answers on its own, before or instead of a call.
@@ -144,7 +119,7 @@ def not_authenticated() -> GatewayError:
     return GatewayError(403, "UNAUTHENTICATED", "Not authenticated", "NOT_AUTHENTICATED")
 
 
-def bad_request(detail: str, reason: str = "MALFORMED_REQUEST") -> GatewayError:
+def bad_request(detail: str, reason: str) -> GatewayError:
     return GatewayError(400, "INVALID_ARGUMENT", detail, reason)
 
 

@@ -11,12 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from authsvc_proto.v1 import auth_pb2, options_pb2
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-
-from authsvc.v1 import auth_pb2, options_pb2
 
 if TYPE_CHECKING:  # stub-only names
     from google.protobuf.descriptor_pb2 import MethodOptions

@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from authsvc_proto.errors import rich_status
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from authsvc.transport.errors import Context, rich_status, status_for_exception
+from authsvc.transport.errors import Context, status_for_exception
 
 Behaviour = Callable[[Message, Context], Awaitable[Message] | Message]
 RawHandler = Callable[[bytes, Context], Awaitable[Message]]

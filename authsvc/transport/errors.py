@@ -8,19 +8,14 @@ goes to the log, never to the client.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from authsvc_proto.errors import rich_status
 
 from authsvc.domain import errors
 
 log = logging.getLogger(__name__)
-
-ERROR_DOMAIN = "authsvc"
 
 # Most specific first: the first class that matches decides.
 STATUS_TABLE: tuple[tuple[type[errors.AuthError], grpc.StatusCode], ...] = (
@@ -39,23 +34,6 @@ def status_code_for(error: errors.AuthError) -> grpc.StatusCode:
         if isinstance(error, error_class):
             return code
     return grpc.StatusCode.INTERNAL
-
-
-def rich_status(
-    code: grpc.StatusCode, message: str, reason: str, retry_after: float | None = None
-) -> grpc.Status:
-    """A status with ErrorInfo (and RetryInfo when `retry_after` is given) in `grpc-status-details-bin`."""
-    details = []
-    info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))
-    details.append(info)
-    if retry_after is not None:
-        retry = any_pb2.Any()
-        delay = duration_pb2.Duration(seconds=max(1, math.ceil(retry_after)))
-        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-        details.append(retry)
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
-    return rpc_status.to_status(status)
 
 
 def status_for(error: errors.AuthError) -> grpc.Status:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 import grpc
+from authsvc_proto.v1 import auth_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -45,7 +46,6 @@ from authsvc.transport.metrics_http import MetricsListener, start_metrics_listen
 from authsvc.transport.observing import ObservingInterceptor
 from authsvc.transport.servicer import AuthServicer
 from authsvc.transport.tls import CertificateReloader, TlsError, TlsFiles
-from authsvc.v1 import auth_pb2
 
 log = logging.getLogger(__name__)
 

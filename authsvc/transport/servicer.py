@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from google.protobuf import timestamp_pb2
 
 from authsvc.domain import errors
@@ -18,7 +19,6 @@ from authsvc.domain.sessions import SessionService, SessionSummary
 from authsvc.transport.client_info import Network, bearer_token, client_info
 from authsvc.transport.errors import Context
 from authsvc.transport.gateway_trust import GatewayTrust
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 LOGGED_OUT = "Logged out successfully"
 LOGGED_OUT_EVERYWHERE = "Logged out from all devices successfully"

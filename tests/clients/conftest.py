@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from authsvc_client import AsyncAuthClient, AuthClient
-from authsvc_client._proto import auth_pb2
+from authsvc_proto.v1 import auth_pb2
 
 PASSWORD = "correct horse battery"
 

@@ -19,7 +19,7 @@ from authsvc_client import (
     Tls,
     Unavailable,
 )
-from authsvc_client._proto import auth_pb2
+from authsvc_proto.v1 import auth_pb2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

@@ -11,14 +11,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
+from authsvc_proto.v1 import auth_pb2
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-
-from authsvc.v1 import auth_pb2
 
 Context = grpc.aio.ServicerContext[Message, Message]
 Answer = Callable[[Message, Context], Awaitable[Message]]

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2
 from grpc_health.v1 import health_pb2
 
 from authsvc import gateway_secret
 from authsvc.gateway import RunningGateway, build_document, service_routes
-from authsvc.v1 import auth_pb2
 from tests.addresses import GATEWAY_SECRET_FILE
 from tests.gateway.conftest import TEST_DEADLINE_SECONDS, running_gateway
 from tests.gateway.fakes import FakeAuthServer, failing, fake_auth_server

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.gateway.routes import RouteError, _router_path, service_routes
-from authsvc.v1 import auth_pb2
 from tests.gateway.probe import probe_service
 
 

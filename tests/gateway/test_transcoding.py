@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from authsvc_proto.v1 import auth_pb2
 from google.protobuf import json_format
 
 from authsvc.gateway.errors import GatewayError
 from authsvc.gateway.routes import Route, service_routes
 from authsvc.gateway.transcoding import message_to_json, request_from_http
-from authsvc.v1 import auth_pb2
 from tests.gateway.probe import probe_service
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from authsvc import gateway_secret
 from authsvc.gateway import GatewaySettings, RunningGateway, start_gateway
 from authsvc.transport.server import RunningServer, start_server
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.addresses import forwarded_for, http_from, loopback, relay_from
 from tests.conftest import PASSWORD, make_settings
 from tests.ops.conftest import Pki

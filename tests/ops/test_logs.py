@@ -6,9 +6,9 @@ import json
 import logging
 
 import grpc
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.logs import JsonFormatter, mask_email, redact
-from authsvc.v1 import auth_pb2
 from tests.conftest import PASSWORD
 from tests.status import expect_error
 

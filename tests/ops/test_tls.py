@@ -8,11 +8,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authsvc.transport.server import RunningServer, StartupError, start_server
 from authsvc.transport.tls import TlsError
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD, make_settings
 from tests.ops.certs import Authority
 from tests.ops.conftest import Pki, health_over

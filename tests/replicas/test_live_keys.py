@@ -21,8 +21,8 @@ from typing import Any, TypeAlias, TypeVar
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.replicas.conftest import Deployment, deploy
 from tests.status import expect_error
 

@@ -9,8 +9,8 @@ import uuid
 import asyncpg
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.status import expect_error
 
 PASSWORD = "correct horse battery"

@@ -16,8 +16,8 @@ from typing import Any
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD
 
 CLIENTS = 200

@@ -12,8 +12,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 import grpc
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD
 from tests.server_process import start_server_process
 from tests.status import error_info

@@ -22,10 +22,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from authsvc import gateway_secret
 from authsvc.gateway import RunningGateway
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.addresses import ClientsAt, as_gateway, forwarded_for, http_from, loopback
 from tests.conftest import PASSWORD, ServerHandle
 from tests.gateway.conftest import running_gateway

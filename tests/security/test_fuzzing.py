@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authsvc.transport.server import AUTH_SERVICE_DESCRIPTOR, RunningServer, start_server
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD, make_settings
 
 METHODS = {method.name: method for method in AUTH_SERVICE_DESCRIPTOR.methods}

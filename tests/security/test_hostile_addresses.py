@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.store import NewSession, Store, User
 from authsvc.store.migrate import migrate
 from authsvc.store.sql import open_store
-from authsvc.v1 import auth_pb2
 from tests.addresses import as_gateway
 from tests.conftest import PASSWORD
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.settings import Settings
-from authsvc.v1 import auth_pb2
 from tests.addresses import ClientsAt, loopback
 from tests.conftest import PASSWORD, ServerHandle, make_settings
 from tests.security.test_throttling import retry_delay

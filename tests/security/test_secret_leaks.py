@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from authsvc import gateway_secret
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.addresses import as_gateway
 from tests.server_process import start_server_process
 

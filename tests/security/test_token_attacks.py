@@ -27,13 +27,13 @@ from typing import Any
 import grpc
 import jwt
 import pytest
+from authsvc_proto.v1 import auth_pb2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2, status_pb2
 
 from authsvc.domain.keys import load_or_create_keys
 from authsvc.domain.refresh_tokens import RefreshTokenMac
-from authsvc.v1 import auth_pb2
 from tests.security import raw_grpc
 from tests.status import error_info, expect_error
 

@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
-from authsvc.v1 import auth_pb2
 from tests.conftest import ServerHandle
 from tests.security.token_places import (
     ACCEPTED,

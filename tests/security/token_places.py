@@ -21,10 +21,10 @@ import aiohttp
 import grpc
 import jwt
 from authsvc_client import AsyncAuthClient, AuthClient, BearerGuard, BlockingBearerGuard, GuardError
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.clock import to_epoch_seconds
 from authsvc.domain.keys import SigningKey, load_or_create_keys
-from authsvc.v1 import auth_pb2
 from tests.conftest import ServerHandle
 from tests.gateway.conftest import running_gateway
 from tests.status import error_info

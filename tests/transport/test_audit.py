@@ -7,9 +7,9 @@ import logging
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.logs import JsonFormatter
-from authsvc.v1 import auth_pb2
 from tests.conftest import PASSWORD
 from tests.status import expect_error
 

@@ -16,12 +16,12 @@ from dataclasses import replace
 import grpc
 import jwt
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 
 from authsvc.settings import Settings, SettingsError
 from authsvc.transport.server import start_server
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.ports import free_port
 from tests.status import expect_error
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import jwt
+from authsvc_proto.v1 import auth_pb2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
-
-from authsvc.v1 import auth_pb2
 
 
 async def jwks_json(auth_server) -> dict[str, Any]:

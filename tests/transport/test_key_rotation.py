@@ -9,8 +9,8 @@ import logging
 import grpc
 import jwt
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
-from authsvc.v1 import auth_pb2
 from tests.cli import run_cli
 from tests.status import expect_error
 

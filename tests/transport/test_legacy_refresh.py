@@ -9,13 +9,13 @@ from datetime import timedelta
 import grpc
 import jwt
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.clock import to_epoch_seconds
 from authsvc.domain.keys import load_or_create_keys
 from authsvc.domain.tokens import token_hash
 from authsvc.store import NewSession
 from authsvc.store.sql import open_store
-from authsvc.v1 import auth_pb2
 from tests.status import expect_error
 
 REFRESH_TTL = timedelta(days=30)

@@ -11,10 +11,10 @@ import bcrypt
 import grpc
 import jwt
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.domain.passwords import hash_cost
 from authsvc.store.sql import open_store
-from authsvc.v1 import auth_pb2
 from tests.addresses import as_gateway
 from tests.conftest import PASSWORD
 from tests.status import expect_error

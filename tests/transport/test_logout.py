@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
-from authsvc.v1 import auth_pb2
 from tests.status import expect_error
 
 

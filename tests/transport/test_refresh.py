@@ -8,9 +8,9 @@ import os
 import grpc
 import jwt
 import pytest
+from authsvc_proto.v1 import auth_pb2
 
 from authsvc.domain.refresh_tokens import RefreshTokenMac
-from authsvc.v1 import auth_pb2
 from tests.status import expect_error
 
 

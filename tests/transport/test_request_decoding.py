@@ -7,11 +7,11 @@ import logging
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from google.protobuf.descriptor import FieldDescriptor
 
 from authsvc.transport.decoding import add_servicer
 from authsvc.transport.server import AUTH_SERVICE_DESCRIPTOR
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.status import expect_error
 
 METHODS = [method.name for method in AUTH_SERVICE_DESCRIPTOR.methods]

@@ -6,11 +6,10 @@ import asyncio
 import stat
 
 import grpc
+from authsvc_proto.v1 import auth_pb2
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
-from authsvc.v1 import auth_pb2
 
 
 async def _reflect(channel: grpc.aio.Channel, request: reflection_pb2.ServerReflectionRequest):
@@ -36,7 +35,7 @@ async def test_reflection_describes_the_auth_service_without_proto_files(auth_se
         descriptor_pb2.FileDescriptorProto.FromString(raw)
         for raw in answer.file_descriptor_response.file_descriptor_proto
     ]
-    auth = next(f for f in files if f.name == "authsvc/v1/auth.proto")
+    auth = next(f for f in files if f.name == "authsvc_proto/v1/auth.proto")
     methods = {method.name for method in auth.service[0].method}
     assert methods == {
         "Register",

@@ -6,9 +6,9 @@ from datetime import UTC, timedelta
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2
 from google.protobuf import json_format
 
-from authsvc.v1 import auth_pb2
 from tests.addresses import as_gateway
 from tests.status import expect_error
 

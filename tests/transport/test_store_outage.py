@@ -16,11 +16,11 @@ from typing import Any
 
 import grpc
 import pytest
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authsvc.store import StoreUnavailable
 from authsvc.transport.server import start_server
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import PASSWORD, ManualClock, make_settings
 from tests.postgres_server import PostgresNotInstalled, TemporaryPostgres
 from tests.status import expect_error

@@ -1,6 +1,6 @@
 """authsvc-client: a typed client, a token keeper and a bearer guard for the authsvc gRPC API.
 
-Installable without the server: the generated contract is vendored in `authsvc_client._proto`.
+Installable without the server: it depends on the contract package (`authsvc-proto`) only.
 """
 
 from authsvc_client.aio import AsyncAuthClient

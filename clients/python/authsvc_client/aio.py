@@ -7,9 +7,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import grpc
+from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from authsvc_client import models
-from authsvc_client._proto import auth_pb2, auth_pb2_grpc
 from authsvc_client.channels import RetryPolicy, Tls, aio_channel
 from authsvc_client.errors import mapped_errors
 

@@ -7,14 +7,12 @@ the message text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
-
-_DETAILS_KEY = "grpc-status-details-bin"
+from authsvc_proto.errors import details_of
 
 
 class AuthServiceError(Exception):
@@ -93,28 +91,6 @@ ERROR_TABLE: tuple[tuple[grpc.StatusCode, frozenset[str] | None, type[AuthServic
 )
 
 
-def _status_details(metadata: Sequence[tuple[str, str | bytes]] | None) -> status_pb2.Status | None:
-    for key, value in metadata or ():
-        if key == _DETAILS_KEY and isinstance(value, bytes):
-            return status_pb2.Status.FromString(value)
-    return None
-
-
-def reason_and_retry(metadata: Sequence[tuple[str, str | bytes]] | None) -> tuple[str | None, float | None]:
-    """The ErrorInfo reason and the RetryInfo delay in seconds carried by a call's trailing metadata."""
-    status = _status_details(metadata)
-    reason: str | None = None
-    retry_after: float | None = None
-    for detail in status.details if status is not None else ():
-        info = error_details_pb2.ErrorInfo()
-        retry = error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            reason = info.reason
-        elif detail.Unpack(retry):
-            retry_after = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
-    return reason, retry_after
-
-
 def from_rpc_error(error: grpc.RpcError) -> AuthServiceError:
     """The client exception for a failed call (sync `grpc.RpcError` or `grpc.aio.AioRpcError`)."""
     call: Any = error
@@ -122,7 +98,8 @@ def from_rpc_error(error: grpc.RpcError) -> AuthServiceError:
         return AuthServiceError(grpc.StatusCode.UNKNOWN, None, str(error))
     code: grpc.StatusCode = call.code()
     message: str = call.details() or ""
-    reason, retry_after = reason_and_retry(call.trailing_metadata())
+    details = details_of(call.trailing_metadata())
+    reason, retry_after = details.reason, details.retry_after
     for table_code, reasons, error_class in ERROR_TABLE:
         if code == table_code and (reasons is None or reason in reasons):
             if error_class is Throttled:

@@ -13,14 +13,10 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from authsvc_proto.errors import rich_status
 
 from authsvc_client.guard import BearerGuard
 from authsvc_client.verification import GuardError, User
-
-ERROR_DOMAIN = "authsvc"
 
 _current_user: ContextVar[User | None] = ContextVar("authsvc_client_current_user", default=None)
 
@@ -35,10 +31,7 @@ def current_user() -> User:
 
 def status_for(error: GuardError) -> grpc.Status:
     """A status carrying a google.rpc.ErrorInfo with the reason, as authsvc's own answers do."""
-    detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
-    code = getattr(code_pb2, error.code.name)
-    return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=[detail]))
+    return rich_status(error.code, error.message, error.reason)
 
 
 Context = grpc.aio.ServicerContext[Any, Any]

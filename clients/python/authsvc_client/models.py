@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from authsvc_proto.v1 import auth_pb2
 from google.protobuf import timestamp_pb2
-
-from authsvc_client._proto import auth_pb2
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from authsvc.v1 import auth_pb2 as authsvc_dot_v1_dot_auth__pb2
+from authsvc_proto.v1 import auth_pb2 as authsvc__proto_dot_v1_dot_auth__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in authsvc/v1/auth_pb2_grpc.py depends on'
+        + ' but the generated code in authsvc_proto/v1/auth_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -38,48 +38,48 @@ class AuthServiceStub:
         """
         self.Register = channel.unary_unary(
                 '/authsvc.v1.AuthService/Register',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.RegisterRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.RegisterResponse.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.RegisterResponse.FromString,
                 _registered_method=True)
         self.Login = channel.unary_unary(
                 '/authsvc.v1.AuthService/Login',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.TokenPair.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.TokenPair.FromString,
                 _registered_method=True)
         self.Refresh = channel.unary_unary(
                 '/authsvc.v1.AuthService/Refresh',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.RefreshRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.TokenPair.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.RefreshRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.TokenPair.FromString,
                 _registered_method=True)
         self.Logout = channel.unary_unary(
                 '/authsvc.v1.AuthService/Logout',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.LogoutResponse.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.LogoutResponse.FromString,
                 _registered_method=True)
         self.LogoutAll = channel.unary_unary(
                 '/authsvc.v1.AuthService/LogoutAll',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.LogoutAllRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.LogoutAllResponse.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.LogoutAllRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.LogoutAllResponse.FromString,
                 _registered_method=True)
         self.ListSessions = channel.unary_unary(
                 '/authsvc.v1.AuthService/ListSessions',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.ListSessionsRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.ListSessionsResponse.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.ListSessionsResponse.FromString,
                 _registered_method=True)
         self.RevokeSession = channel.unary_unary(
                 '/authsvc.v1.AuthService/RevokeSession',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.RevokeSessionRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.RevokeSessionResponse.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.RevokeSessionResponse.FromString,
                 _registered_method=True)
         self.Introspect = channel.unary_unary(
                 '/authsvc.v1.AuthService/Introspect',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.IntrospectRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.IntrospectResponse.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.IntrospectRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.IntrospectResponse.FromString,
                 _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/authsvc.v1.AuthService/GetJwks',
-                request_serializer=authsvc_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
-                response_deserializer=authsvc_dot_v1_dot_auth__pb2.JsonWebKeySet.FromString,
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.JsonWebKeySet.FromString,
                 _registered_method=True)
 
 
@@ -165,48 +165,48 @@ def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Register': grpc.unary_unary_rpc_method_handler(
                     servicer.Register,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.RegisterRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.RegisterResponse.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.RegisterRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.RegisterResponse.SerializeToString,
             ),
             'Login': grpc.unary_unary_rpc_method_handler(
                     servicer.Login,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.LoginRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.TokenPair.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.LoginRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.TokenPair.SerializeToString,
             ),
             'Refresh': grpc.unary_unary_rpc_method_handler(
                     servicer.Refresh,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.RefreshRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.TokenPair.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.RefreshRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.TokenPair.SerializeToString,
             ),
             'Logout': grpc.unary_unary_rpc_method_handler(
                     servicer.Logout,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.LogoutRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.LogoutRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString,
             ),
             'LogoutAll': grpc.unary_unary_rpc_method_handler(
                     servicer.LogoutAll,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.LogoutAllRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.LogoutAllResponse.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.LogoutAllRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.LogoutAllResponse.SerializeToString,
             ),
             'ListSessions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSessions,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.ListSessionsRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.ListSessionsResponse.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.ListSessionsRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.ListSessionsResponse.SerializeToString,
             ),
             'RevokeSession': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeSession,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.RevokeSessionRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.RevokeSessionResponse.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.RevokeSessionResponse.SerializeToString,
             ),
             'Introspect': grpc.unary_unary_rpc_method_handler(
                     servicer.Introspect,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.IntrospectRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.IntrospectResponse.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.IntrospectRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.IntrospectResponse.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
-                    request_deserializer=authsvc_dot_v1_dot_auth__pb2.GetJwksRequest.FromString,
-                    response_serializer=authsvc_dot_v1_dot_auth__pb2.JsonWebKeySet.SerializeToString,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.GetJwksRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.JsonWebKeySet.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -236,8 +236,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/Register',
-            authsvc_dot_v1_dot_auth__pb2.RegisterRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.RegisterResponse.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.RegisterRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.RegisterResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -263,8 +263,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/Login',
-            authsvc_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.TokenPair.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.TokenPair.FromString,
             options,
             channel_credentials,
             insecure,
@@ -290,8 +290,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/Refresh',
-            authsvc_dot_v1_dot_auth__pb2.RefreshRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.TokenPair.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.RefreshRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.TokenPair.FromString,
             options,
             channel_credentials,
             insecure,
@@ -317,8 +317,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/Logout',
-            authsvc_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.LogoutResponse.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.LogoutResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -344,8 +344,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/LogoutAll',
-            authsvc_dot_v1_dot_auth__pb2.LogoutAllRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.LogoutAllResponse.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.LogoutAllRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.LogoutAllResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -371,8 +371,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/ListSessions',
-            authsvc_dot_v1_dot_auth__pb2.ListSessionsRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.ListSessionsResponse.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.ListSessionsRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.ListSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -398,8 +398,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/RevokeSession',
-            authsvc_dot_v1_dot_auth__pb2.RevokeSessionRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.RevokeSessionResponse.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.RevokeSessionRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.RevokeSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -425,8 +425,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/Introspect',
-            authsvc_dot_v1_dot_auth__pb2.IntrospectRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.IntrospectResponse.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.IntrospectRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.IntrospectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -452,8 +452,8 @@ class AuthService:
             request,
             target,
             '/authsvc.v1.AuthService/GetJwks',
-            authsvc_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
-            authsvc_dot_v1_dot_auth__pb2.JsonWebKeySet.FromString,
+            authsvc__proto_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.JsonWebKeySet.FromString,
             options,
             channel_credentials,
             insecure,

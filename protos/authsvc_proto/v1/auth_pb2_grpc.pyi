@@ -3,7 +3,7 @@
 isort:skip_file
 """
 
-from authsvc.v1 import auth_pb2 as _auth_pb2
+from authsvc_proto.v1 import auth_pb2 as _auth_pb2
 from collections import abc as _abc
 from grpc import aio as _aio
 import abc as _abc_1

@@ -1,1 +1,0 @@
-"""Copied from authsvc/v1 by `make proto` (scripts/gen_proto.py): never edit by hand."""
