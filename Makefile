@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.installed-runtime
 PYPROJECTS := protos/pyproject.toml pyproject.toml clients/python/pyproject.toml
 LINTED := authsvc tests scripts clients protos
 
-.PHONY: venv runtime proto proto-check migrate run serve test lint fmt bench browser clean
+.PHONY: venv runtime proto proto-check migrate run serve test test-fast lint fmt bench browser clean
 
 # Two installs into one virtualenv, each redone when a pyproject.toml changes (new console scripts too):
 # - $(RUNTIME), for `make run`, `serve`, `migrate` and `bench`: the contract package (protos/), the server
@@ -60,6 +60,10 @@ fmt: $(INSTALLED)
 
 test: proto-check lint browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The inner loop: the tests that start no process, browser, replica or fuzzer (marked `slow`), under a minute.
+test-fast: $(INSTALLED)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 # The account page's browser tests drive Debian's chromium (never a downloaded browser): install it when
 # missing, where apt-get and root are at hand. Without it those tests skip, except under CI=true.
