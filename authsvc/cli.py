@@ -12,8 +12,10 @@ import signal
 import sys
 from datetime import timedelta
 
+from authsvc.app.preflight import preflight
+from authsvc.app.start import RunningServer, StartupError, start_server
 from authsvc.clock import Clock, system_clock
-from authsvc.domain.keys import KeyStoreError, add_key, prune_keys, revoke_key
+from authsvc.domain.keys import prunable_before, signing_kid
 from authsvc.domain.retention import (
     DEFAULT_BATCH_SIZE,
     delete_ended_throttle_windows,
@@ -22,11 +24,10 @@ from authsvc.domain.retention import (
 from authsvc.logs import configure_logging
 from authsvc.settings import Settings, SettingsError
 from authsvc.store import StoreError
+from authsvc.store.key_files import KeyStoreError, add_key, prune_keys, revoke_key
 from authsvc.store.migrate import is_migrated, migrate
 from authsvc.store.sql import open_store
 from authsvc.store.throttle import SqlAttemptStore
-from authsvc.transport.preflight import preflight
-from authsvc.transport.server import RunningServer, StartupError, start_server
 from authsvc.transport.tls import TlsError
 
 log = logging.getLogger("authsvc")
@@ -132,7 +133,10 @@ def _rotate_keys(settings: Settings, clock: Clock) -> None:
 
 
 def _revoke_key(settings: Settings, kid: str, clock: Clock) -> None:
-    removed, replacement = revoke_key(settings.signing_keys_dir, kid, clock(), _activation_delay(settings))
+    now, delay = clock(), _activation_delay(settings)
+    removed, replacement = revoke_key(
+        settings.signing_keys_dir, kid, now, signer=lambda keys: signing_kid(keys, now, delay)
+    )
     print(
         f"revoked signing key {removed.kid}; running servers refuse its tokens within "
         f"{settings.keys_reload_seconds:g}s"
@@ -145,7 +149,9 @@ def _prune_keys(settings: Settings, clock: Clock) -> None:
     # A token outlives its signing by at most the longer of the two lifetimes (see domain/keys.py):
     # refresh tokens are no longer signed, but those issued before the upgrade still are.
     lifetime = timedelta(seconds=max(settings.access_ttl_seconds, settings.refresh_ttl_seconds))
-    removed = prune_keys(settings.signing_keys_dir, clock(), lifetime, _activation_delay(settings))
+    removed = prune_keys(
+        settings.signing_keys_dir, prunable_before(clock(), lifetime, _activation_delay(settings))
+    )
     for key in removed:
         print(f"removed signing key {key.kid} (created {key.created})")
     if not removed:

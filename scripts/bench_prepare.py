@@ -16,9 +16,10 @@ from typing import Any
 import bcrypt
 from sqlalchemy import Engine, event
 
-from authsvc.domain.keys import load_or_create_keys, load_refresh_secret
+from authsvc.domain.keys import KeyRing
 from authsvc.domain.tokens import TokenCodec, token_hash
 from authsvc.store import NewSession, User
+from authsvc.store.key_files import load_or_create_keys, load_refresh_secret
 from authsvc.store.migrate import migrate
 from authsvc.store.sql import SqlStore, open_store
 
@@ -84,7 +85,7 @@ async def _user(store: SqlStore, password_hash: str) -> User:
 
 async def prepare(database_url: str, keys_dir: Path, plan: Plan, rounds: int) -> Prepared:
     await migrate(database_url)
-    keys = load_or_create_keys(keys_dir, datetime.now(UTC))
+    keys = KeyRing.from_files(load_or_create_keys(keys_dir, datetime.now(UTC)))
     codec = TokenCodec(keys, load_refresh_secret(keys_dir), ISSUER, AUDIENCE)
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds)).decode()
     prepared = Prepared()

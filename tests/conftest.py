@@ -13,8 +13,8 @@ import grpc
 import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
+from authsvc.app.start import RunningServer, start_server
 from authsvc.settings import Settings
-from authsvc.transport.server import RunningServer, start_server
 from tests import databases
 from tests.addresses import GATEWAY_SECRET_FILE
 

@@ -12,13 +12,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
-from authsvc.domain.keys import add_key, load_keys
 from authsvc.logs import JsonFormatter
 from authsvc.settings import Settings
+from authsvc.store.key_files import add_key, read_keys
 from tests.ports import free_port
 from tests.server_process import wait_serving
+
+pytestmark = pytest.mark.slow
 
 AUTHSVC = str(Path(sys.executable).parent / "authsvc")
 
@@ -117,4 +120,4 @@ def test_a_kid_that_starts_with_a_dash_is_revoked_like_any_other(tmp_path):
     dashed = next(kid for kid in kids if kid.startswith("-"))
     revoked = _stdout_lines(_authsvc(tmp_path, "keys", "revoke", dashed, AUTHSVC_KEYS_DIR=str(keys_dir)))
     assert revoked[0].startswith(f"revoked signing key {dashed};"), revoked
-    assert dashed not in {key.kid for key in load_keys(keys_dir).keys}
+    assert dashed not in {key.kid for key in read_keys(keys_dir).keys}

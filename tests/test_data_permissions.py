@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
+import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
+from authsvc.app.start import start_server
 from authsvc.store.migrate import migrate
-from authsvc.transport.server import start_server
 from tests.conftest import PASSWORD, make_settings
 from tests.server_process import start_server_process
 
@@ -50,6 +51,7 @@ def assert_private(data_dir: Path) -> None:
     assert {oct(mode(path)) for path in secrets} == {oct(0o600)}
 
 
+@pytest.mark.slow
 def test_authsvc_serve_keeps_a_fresh_data_dir_private(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh" / "data"
     with permissive_umask():

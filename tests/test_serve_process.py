@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from tests.ports import free_port
 from tests.server_process import wait_serving
+
+pytestmark = pytest.mark.slow
 
 AUTHSVC = str(Path(sys.executable).parent / "authsvc")
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.async_api import Locator, Page, Request, expect
 
 from tests.account.conftest import ARTIFACTS, EMAIL, PHONE, Account
 from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.slow
 
 SESSIONS_HEADING = "Where you're signed in"
 

@@ -19,6 +19,8 @@ from authsvc_client import AuthClient, DeadlineExceeded, Unavailable
 from tests.clients.conftest import PASSWORD
 from tests.ports import free_port
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "clients" / "examples"
 README_TARGET = "127.0.0.1:50051"

@@ -22,7 +22,7 @@ from authsvc_client import (
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from authsvc.domain.keys import add_key
+from authsvc.store.key_files import add_key
 from tests.clients.conftest import PASSWORD, CallCounter
 from tests.status import error_info
 
@@ -30,6 +30,8 @@ SECRET = "internal-introspection-secret-0123456789"  # at least 32 bytes
 HELLO = "/example.v1.Greeter/Hello"
 HELLO_STREAM = "/example.v1.Greeter/HelloStream"
 PING = "/example.v1.Greeter/Ping"
+COUNT = "/example.v1.Greeter/Count"
+ECHO = "/example.v1.Greeter/Echo"
 
 
 def _identity(data: bytes) -> bytes:
@@ -50,12 +52,24 @@ async def ping(request: bytes, context: Any) -> bytes:
     return b"pong"
 
 
+async def count(requests: AsyncIterator[bytes], context: Any) -> bytes:
+    received = [item async for item in requests]
+    return f"{len(received)} from {current_user().email}".encode()
+
+
+async def echo(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
+    async for item in requests:
+        yield item + f" to {current_user().email}".encode()
+
+
 async def start_protected(guard: BearerGuard) -> tuple[grpc.aio.Server, grpc.aio.Channel]:
     """A proto-free service behind the guard, all but Ping guarded; and a channel to it."""
     handlers = {
         "Hello": grpc.unary_unary_rpc_method_handler(hello, _identity, _identity),
         "HelloStream": grpc.unary_stream_rpc_method_handler(hello_stream, _identity, _identity),
         "Ping": grpc.unary_unary_rpc_method_handler(ping, _identity, _identity),
+        "Count": grpc.stream_unary_rpc_method_handler(count, _identity, _identity),
+        "Echo": grpc.stream_stream_rpc_method_handler(echo, _identity, _identity),
     }
     server = grpc.aio.server(interceptors=[GuardInterceptor(guard, exempt={PING})])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("example.v1.Greeter", handlers),))
@@ -122,6 +136,34 @@ async def test_a_valid_access_token_reaches_the_handler_with_its_user(harness):
     assert harness.counter.calls["GetJwks"] == 1
     await call(channel, pair.access_token)
     assert harness.counter.calls["GetJwks"] == 1  # the key set is cached
+
+
+async def test_calls_that_stream_requests_are_guarded_too(harness):
+    _, channel = await harness.protect()
+    pair = await harness.login()
+    upload = channel.stream_unary(COUNT, _identity, _identity)
+    chat = channel.stream_stream(ECHO, _identity, _identity)
+
+    async def count_as(metadata: Any, requests: list[bytes]) -> bytes:
+        answer: bytes = await upload(iter(requests), metadata=metadata, timeout=5)
+        return answer
+
+    async def echo_as(metadata: Any, requests: list[bytes]) -> list[bytes]:
+        return [item async for item in chat(iter(requests), metadata=metadata, timeout=5)]
+
+    bearer = (("authorization", f"Bearer {pair.access_token}"),)
+    assert await count_as(bearer, [b"a", b"b"]) == b"2 from ada@example.com"
+    assert await echo_as(bearer, [b"a", b"b"]) == [b"a to ada@example.com", b"b to ada@example.com"]
+    # No requests to send: grpc.aio can report a refusal that arrives while the client is still
+    # writing as INTERNAL instead of the server's status.
+    for unauthenticated in (count_as(None, []), echo_as(None, [])):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await unauthenticated
+        info = error_info(caught.value)
+        assert (caught.value.code(), info.reason if info else None) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "NOT_AUTHENTICATED",
+        )
 
 
 async def test_verify_bearer_is_a_plain_function_of_the_metadata(harness):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import authsvc_client
+import pytest
 
 
 def test_the_client_exports_exactly_its_public_names():
@@ -62,6 +63,7 @@ print(auth_pb2.TokenPair.__module__, sorted(m for m in sys.modules if m.split(".
 """
 
 
+@pytest.mark.slow
 def test_the_client_imports_and_builds_a_client_with_the_contract_package_but_not_the_server(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", BLOCKED_SERVER], check=False, capture_output=True, text=True, cwd=tmp_path

@@ -19,6 +19,8 @@ from authsvc.gateway_cli import log_level
 from tests.conftest import ServerHandle
 from tests.ports import free_port
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rest_gateway.py"
 # The console script the package installs (pyproject.toml [project.scripts]), beside this interpreter.
 CONSOLE_SCRIPT = Path(sys.executable).parent / "authsvc-gateway"

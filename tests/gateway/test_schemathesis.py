@@ -16,6 +16,8 @@ from authsvc.gateway import RunningGateway
 from tests.conftest import ServerHandle
 from tests.gateway.conftest import running_gateway
 
+pytestmark = pytest.mark.slow
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = (
     "not_a_server_error",

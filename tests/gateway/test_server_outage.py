@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import aiohttp
 
-from authsvc.transport.server import start_server
+from authsvc.app.start import start_server
 from tests.conftest import PASSWORD, ServerHandle
 from tests.gateway.conftest import TEST_DEADLINE_SECONDS, running_gateway
 

@@ -14,8 +14,8 @@ import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from authsvc import gateway_secret
+from authsvc.app.start import RunningServer, start_server
 from authsvc.gateway import GatewaySettings, RunningGateway, start_gateway
-from authsvc.transport.server import RunningServer, start_server
 from tests.addresses import forwarded_for, http_from, loopback, relay_from
 from tests.conftest import PASSWORD, make_settings
 from tests.ops.conftest import Pki

@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from authsvc.app.start import RunningServer, start_server
 from authsvc.gateway import GatewaySettings, RunningGateway, build_app, start_gateway
 from authsvc.gateway.settings import SettingsError
-from authsvc.transport.server import RunningServer, start_server
 from tests.conftest import PASSWORD, make_settings
 from tests.ops.conftest import Pki
 from tests.ops.metrics_text import scrape, value
@@ -81,6 +81,7 @@ async def test_the_sidecar_metrics_count_requests_by_route_and_status(pair):
     assert value(samples, "authsvc_http_request_duration_seconds_count", **login) == 2
 
 
+@pytest.mark.slow
 async def test_healthz_turns_unavailable_while_a_signing_key_is_unreadable(pair):
     broken = pair.data_dir / "keys" / "99999999T000000000000Z-broken.pem"
     broken.write_text("not a key")

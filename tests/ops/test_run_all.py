@@ -14,11 +14,14 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from authsvc import gateway_secret
 from tests.addresses import http_from, loopback
 from tests.conftest import PASSWORD
 from tests.ports import free_port
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS = {"email": "ada@example.com", "password": PASSWORD}

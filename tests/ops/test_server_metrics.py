@@ -6,7 +6,7 @@ import grpc
 import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
-from authsvc.transport.server import start_server
+from authsvc.app.start import start_server
 from tests.conftest import PASSWORD, make_settings
 from tests.ops.metrics_text import scrape, value
 from tests.status import expect_error

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from authsvc.app.start import start_server
 from authsvc.settings import Settings, SettingsError, is_loopback
-from authsvc.transport.server import start_server
 from tests.conftest import make_settings
 
 

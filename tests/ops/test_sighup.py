@@ -8,9 +8,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.ops.certs import Authority
 from tests.ops.conftest import health_over
 from tests.ports import free_port
+
+pytestmark = pytest.mark.slow
 
 
 async def wait_for(target: str, credentials, expected: str, seconds: float = 20.0) -> str:

@@ -11,7 +11,7 @@ import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authsvc.transport.server import RunningServer, StartupError, start_server
+from authsvc.app.start import RunningServer, StartupError, start_server
 from authsvc.transport.tls import TlsError
 from tests.conftest import PASSWORD, make_settings
 from tests.ops.certs import Authority

@@ -26,6 +26,8 @@ from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from tests.replicas.conftest import Deployment, deploy
 from tests.status import expect_error
 
+pytestmark = pytest.mark.slow
+
 T = TypeVar("T")
 
 PASSWORD = "correct horse battery"

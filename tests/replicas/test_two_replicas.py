@@ -13,6 +13,8 @@ from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from tests.status import expect_error
 
+pytestmark = pytest.mark.slow
+
 PASSWORD = "correct horse battery"
 
 

@@ -20,6 +20,8 @@ from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from tests.conftest import PASSWORD
 
+pytestmark = pytest.mark.slow
+
 CLIENTS = 200
 # Every client here is 127.0.0.1: lift the per-address login and register limits.
 NO_ADDRESS_LIMIT = {"login_max_failures_per_address": 1_000_000, "register_max_per_address": 1_000_000}

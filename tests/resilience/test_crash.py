@@ -12,11 +12,14 @@ import asyncio
 from dataclasses import dataclass, field
 
 import grpc
+import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from tests.conftest import PASSWORD
 from tests.server_process import start_server_process
 from tests.status import error_info
+
+pytestmark = pytest.mark.slow
 
 WORKERS = 40
 SETTINGS = {

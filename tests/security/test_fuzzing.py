@@ -22,8 +22,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authsvc.transport.server import AUTH_SERVICE_DESCRIPTOR, RunningServer, start_server
+from authsvc.app.start import RunningServer, start_server
+from authsvc.transport.server import AUTH_SERVICE_DESCRIPTOR
 from tests.conftest import PASSWORD, make_settings
+
+pytestmark = pytest.mark.slow
 
 METHODS = {method.name: method for method in AUTH_SERVICE_DESCRIPTOR.methods}
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from authsvc import gateway_secret
+from authsvc.app.start import StartupError, start_server
 from authsvc.gateway import GatewaySettings, build_app
 from authsvc.gateway.settings import SettingsError
 from authsvc.settings import Settings
 from authsvc.settings import SettingsError as ServerSettingsError
-from authsvc.transport.server import StartupError, start_server
 from tests.conftest import make_settings
 
 
@@ -41,6 +41,7 @@ def _load(path: str) -> str:
     return gateway_secret.load_or_create(Path(path))
 
 
+@pytest.mark.slow
 def test_processes_starting_together_agree_on_one_secret(tmp_path):
     path = tmp_path / "data" / gateway_secret.FILE_NAME
     context = multiprocessing.get_context("spawn")

@@ -14,11 +14,11 @@ import grpc
 import pytest
 from authsvc_proto.v1 import auth_pb2
 
+from authsvc.app.start import start_server
 from authsvc.domain.audit import ClientInfo
 from authsvc.domain.errors import IntrospectionLoopbackOnly, NotAuthenticated, Throttled
 from authsvc.domain.introspection_guard import IntrospectionGuard, IntrospectionPolicy, is_local
 from authsvc.settings import Settings
-from authsvc.transport.server import start_server
 from tests.addresses import ClientsAt, loopback
 from tests.conftest import ManualClock
 from tests.security.test_throttling import retry_delay

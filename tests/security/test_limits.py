@@ -8,8 +8,8 @@ from dataclasses import replace
 import grpc
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
+from authsvc.app.start import start_server
 from authsvc.transport import server as server_module
-from authsvc.transport.server import start_server
 from tests.conftest import PASSWORD, ManualClock
 
 

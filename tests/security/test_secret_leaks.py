@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from authsvc import gateway_secret
 from tests.addresses import as_gateway
 from tests.server_process import start_server_process
+
+pytestmark = pytest.mark.slow
 
 PASSWORDS = ["first secret passphrase", "second secret passphrase"]
 WRONG_PASSWORD = "a wrong guess of a password"

@@ -18,8 +18,8 @@ from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authsvc.app.start import start_server
 from authsvc.settings import Settings
-from authsvc.transport.server import start_server
 from tests.addresses import ClientsAt, loopback
 from tests.conftest import PASSWORD, ManualClock
 from tests.ports import free_port

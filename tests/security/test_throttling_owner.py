@@ -16,8 +16,8 @@ import grpc
 import pytest
 from authsvc_proto.v1 import auth_pb2
 
+from authsvc.app.start import start_server
 from authsvc.settings import Settings
-from authsvc.transport.server import start_server
 from tests.addresses import ClientsAt, loopback
 from tests.conftest import PASSWORD, ServerHandle, make_settings
 from tests.security.test_throttling import WRONG, attempt, retry_delay

@@ -12,7 +12,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from authsvc.transport.server import start_server
+from authsvc.app.start import start_server
 from tests.addresses import loopback
 from tests.conftest import PASSWORD, ManualClock
 from tests.gateway.conftest import running_gateway

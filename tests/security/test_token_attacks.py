@@ -32,8 +32,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2, status_pb2
 
-from authsvc.domain.keys import load_or_create_keys
+from authsvc.domain.keys import KeyRing
 from authsvc.domain.refresh_tokens import RefreshTokenMac
+from authsvc.store.key_files import load_or_create_keys
 from tests.security import raw_grpc
 from tests.status import error_info, expect_error
 
@@ -68,7 +69,8 @@ class Forger:
     """Makes tokens with the server's real signing key, so that only the attacked property is wrong."""
 
     def __init__(self, keys_dir: Path) -> None:
-        ring = load_or_create_keys(keys_dir, datetime.now(UTC))  # the server's key already exists
+        # The server's key already exists.
+        ring = KeyRing.from_files(load_or_create_keys(keys_dir, datetime.now(UTC)))
         self.key = ring.signing_at(datetime.now(UTC))
 
     def sign(

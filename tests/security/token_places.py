@@ -24,7 +24,8 @@ from authsvc_client import AsyncAuthClient, AuthClient, BearerGuard, BlockingBea
 from authsvc_proto.v1 import auth_pb2
 
 from authsvc.clock import to_epoch_seconds
-from authsvc.domain.keys import SigningKey, load_or_create_keys
+from authsvc.domain.keys import KeyRing
+from authsvc.store.key_files import SigningKey, load_or_create_keys
 from tests.conftest import ServerHandle
 from tests.gateway.conftest import running_gateway
 from tests.status import error_info
@@ -235,7 +236,7 @@ PLACES = [
 def server_signing_key(server: ServerHandle) -> SigningKey:
     """The server's real signing key, read from its keys directory (which already holds it)."""
     now = server.clock()
-    return load_or_create_keys(server.settings.signing_keys_dir, now).signing_at(now)
+    return KeyRing.from_files(load_or_create_keys(server.settings.signing_keys_dir, now)).signing_at(now)
 
 
 def legacy_refresh_jwt(server: ServerHandle, access_token: str, generation: int) -> str:

@@ -20,8 +20,8 @@ from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 
+from authsvc.app.start import start_server
 from authsvc.settings import Settings, SettingsError
-from authsvc.transport.server import start_server
 from tests.ports import free_port
 from tests.status import expect_error
 
@@ -172,6 +172,7 @@ def test_a_secret_under_32_bytes_is_a_settings_error(secret, accepted):
     assert secret not in message and len(message.splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["serve", "check"])
 def test_serve_and_check_refuse_a_short_secret_with_one_line_and_exit_2(tmp_path, command):
     env = {key: value for key, value in os.environ.items() if not key.startswith("AUTHSVC_")}
@@ -216,7 +217,7 @@ async def test_without_a_secret_a_caller_off_loopback_is_permission_denied(serve
     if address is None:
         pytest.skip("this host has no non-loopback IPv4 address")
     settings = replace(server_settings, grpc_listen="0.0.0.0:0", allow_insecure=True)
-    with caplog.at_level(logging.WARNING, logger="authsvc.transport.server"):
+    with caplog.at_level(logging.WARNING, logger="authsvc.app.services"):
         running = await start_server(settings, clock=clock)
     assert any("Introspect answers loopback callers only" in r.getMessage() for r in caplog.records)
     try:

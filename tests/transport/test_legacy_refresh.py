@@ -12,9 +12,10 @@ import pytest
 from authsvc_proto.v1 import auth_pb2
 
 from authsvc.clock import to_epoch_seconds
-from authsvc.domain.keys import load_or_create_keys
+from authsvc.domain.keys import KeyRing
 from authsvc.domain.tokens import token_hash
 from authsvc.store import NewSession
+from authsvc.store.key_files import load_or_create_keys
 from authsvc.store.sql import open_store
 from tests.status import expect_error
 
@@ -24,7 +25,7 @@ REFRESH_TTL = timedelta(days=30)
 async def legacy_session(auth_server, user_id: str) -> tuple[str, str]:
     """A session as the previous version opened it: its refresh token a signed JWT, stored as a hash."""
     now = auth_server.clock()
-    key = load_or_create_keys(auth_server.settings.signing_keys_dir, now).signing_at(now)
+    key = KeyRing.from_files(load_or_create_keys(auth_server.settings.signing_keys_dir, now)).signing_at(now)
     session_id = str(uuid.uuid4())
     claims = {
         "iss": "authsvc",

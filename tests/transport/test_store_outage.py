@@ -19,8 +19,8 @@ import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authsvc.app.start import start_server
 from authsvc.store import StoreUnavailable
-from authsvc.transport.server import start_server
 from tests.conftest import PASSWORD, ManualClock, make_settings
 from tests.postgres_server import PostgresNotInstalled, TemporaryPostgres
 from tests.status import expect_error
@@ -29,7 +29,7 @@ DEADLINE = 5.0  # seconds, the client's deadline on each RPC
 STORE_TIMEOUT = 1.0  # AUTHSVC_DB_TIMEOUT_SECONDS
 RECOVERY = 15.0  # seconds to see the health status change (the monitor pings every 2 s)
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
 @pytest.fixture

@@ -1,50 +1,37 @@
-"""`AsyncAuthClient`: every AuthService RPC as an asyncio method with plain arguments and results."""
+"""`AsyncAuthClient`: every AuthService RPC as an asyncio method with plain arguments and results.
+
+Each method is one row of rpcs.py sent through the shared `ClientCore`, its answer awaited; `AuthClient`
+(client.py) is the same over a blocking channel.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import grpc
-from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
-from authsvc_client import models
-from authsvc_client.channels import RetryPolicy, Tls, aio_channel
+from authsvc_client import models, rpcs
+from authsvc_client.channels import ChannelSpec
+from authsvc_client.core import ClientCore
 from authsvc_client.errors import mapped_errors
 
-DEFAULT_TIMEOUT = 5.0
+R = TypeVar("R")
+
+if TYPE_CHECKING:
+    Interceptor = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
+else:  # not subscriptable at run time
+    Interceptor = grpc.aio.UnaryUnaryClientInterceptor
 
 
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
-
-
-class AsyncAuthClient:
-    """A client of one authsvc target over one grpc.aio channel.
-
-    Every call has a deadline (`timeout` seconds, per client, overridable per call), which bounds all
-    its attempts, and raises an `AuthServiceError` subclass on failure. UNAVAILABLE is retried by the
-    channel per `retry`. Use it as
-    `async with AsyncAuthClient(...) as client:` or call `close()`.
+class AsyncAuthClient(ClientCore[Interceptor, grpc.aio.Channel]):
+    """A client of one authsvc target over one grpc.aio channel; deadlines, errors and retries as
+    `AuthClient`'s. Use it as `async with AsyncAuthClient(...) as client:` or call `close()`.
     """
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        tls: Tls | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        introspection_secret: str | None = None,
-        options: Sequence[tuple[str, Any]] = (),
-        interceptors: Sequence[grpc.aio.UnaryUnaryClientInterceptor[Any, Any]] | None = None,
-    ) -> None:
-        self.target = target
-        self.timeout = timeout
-        self._introspection_secret = introspection_secret
-        self._channel = aio_channel(target, retry or RetryPolicy(), tls, options, interceptors)
-        self._stub = auth_pb2_grpc.AuthServiceStub(self._channel)
+    def _connect(self, spec: ChannelSpec, interceptors: Sequence[Interceptor]) -> grpc.aio.Channel:
+        return spec.aio(interceptors)
 
     async def __aenter__(self) -> Self:
         return self
@@ -57,77 +44,50 @@ class AsyncAuthClient:
     async def close(self) -> None:
         await self._channel.close(None)
 
-    def _deadline(self, timeout: float | None) -> float:
-        return self.timeout if timeout is None else timeout
+    async def _send(
+        self, prepared: rpcs.Prepared[R], *, bearer: str | None = None, timeout: float | None
+    ) -> R:
+        with mapped_errors():
+            answer = await self._start(prepared, bearer, timeout)
+        return prepared.rpc.result(answer)
 
     async def register(self, email: str, password: str, *, timeout: float | None = None) -> models.Account:
         """Create an account. Raises AlreadyExists (EMAIL_TAKEN), InvalidArgument (INVALID_EMAIL...)."""
-        request = auth_pb2.RegisterRequest(email=email, password=password)
-        with mapped_errors():
-            answer = await self._stub.Register(request, timeout=self._deadline(timeout))
-        return models.Account(user_id=answer.user_id, email=answer.email)
+        return await self._send(rpcs.REGISTER.prepare(email=email, password=password), timeout=timeout)
 
     async def login(self, email: str, password: str, *, timeout: float | None = None) -> models.TokenPair:
         """Open a session. Raises InvalidCredentials, Throttled (with `retry_after`)."""
-        request = auth_pb2.LoginRequest(email=email, password=password)
-        with mapped_errors():
-            answer = await self._stub.Login(request, timeout=self._deadline(timeout))
-        return models.token_pair(answer)
+        return await self._send(rpcs.LOGIN.prepare(email=email, password=password), timeout=timeout)
 
     async def refresh(self, refresh_token: str, *, timeout: float | None = None) -> models.TokenPair:
         """Spend `refresh_token` for a new pair of the same session. Raises InvalidToken."""
-        request = auth_pb2.RefreshRequest(refresh_token=refresh_token)
-        with mapped_errors():
-            answer = await self._stub.Refresh(request, timeout=self._deadline(timeout))
-        return models.token_pair(answer)
+        return await self._send(rpcs.REFRESH.prepare(refresh_token=refresh_token), timeout=timeout)
 
     async def logout(self, refresh_token: str, *, timeout: float | None = None) -> None:
         """Revoke the session of `refresh_token`. Raises InvalidToken."""
-        request = auth_pb2.LogoutRequest(refresh_token=refresh_token)
-        with mapped_errors():
-            await self._stub.Logout(request, timeout=self._deadline(timeout))
+        return await self._send(rpcs.LOGOUT.prepare(refresh_token=refresh_token), timeout=timeout)
 
     async def logout_all(self, access_token: str, *, timeout: float | None = None) -> int:
         """Revoke every live session of the token's user; return how many were revoked."""
-        with mapped_errors():
-            answer = await self._stub.LogoutAll(
-                auth_pb2.LogoutAllRequest(), metadata=bearer(access_token), timeout=self._deadline(timeout)
-            )
-        return answer.revoked_sessions
+        return await self._send(rpcs.LOGOUT_ALL.prepare(), bearer=access_token, timeout=timeout)
 
     async def list_sessions(self, access_token: str, *, timeout: float | None = None) -> list[models.Session]:
         """The live sessions of the token's user, newest first."""
-        with mapped_errors():
-            answer = await self._stub.ListSessions(
-                auth_pb2.ListSessionsRequest(), metadata=bearer(access_token), timeout=self._deadline(timeout)
-            )
-        return [models.session(item) for item in answer.sessions]
+        return await self._send(rpcs.LIST_SESSIONS.prepare(), bearer=access_token, timeout=timeout)
 
     async def revoke_session(
         self, access_token: str, session_id: str, *, timeout: float | None = None
     ) -> None:
         """Revoke one of the caller's own live sessions. Raises NotFound (SESSION_NOT_FOUND) otherwise."""
-        request = auth_pb2.RevokeSessionRequest(session_id=session_id)
-        with mapped_errors():
-            await self._stub.RevokeSession(
-                request, metadata=bearer(access_token), timeout=self._deadline(timeout)
-            )
+        prepared = rpcs.REVOKE_SESSION.prepare(session_id=session_id)
+        return await self._send(prepared, bearer=access_token, timeout=timeout)
 
     async def introspect(
         self, token: str, *, secret: str | None = None, timeout: float | None = None
     ) -> models.Introspection:
         """RFC 7662 introspection; `secret` (default: the client's `introspection_secret`) is the bearer."""
-        secret = secret if secret is not None else self._introspection_secret
-        with mapped_errors():
-            answer = await self._stub.Introspect(
-                auth_pb2.IntrospectRequest(token=token),
-                metadata=bearer(secret) if secret else None,
-                timeout=self._deadline(timeout),
-            )
-        return models.introspection(answer)
+        return await self._send(rpcs.INTROSPECT.prepare(token=token), bearer=secret, timeout=timeout)
 
     async def get_jwks(self, *, timeout: float | None = None) -> dict[str, Any]:
         """The service's public keys as an RFC 7517 JWK Set (a dict, as `jwt.PyJWKSet.from_dict` takes)."""
-        with mapped_errors():
-            answer = await self._stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=self._deadline(timeout))
-        return models.jwks(answer)
+        return await self._send(rpcs.GET_JWKS.prepare(), timeout=timeout)

@@ -93,23 +93,24 @@ def channel_options(
     return options
 
 
-def sync_channel(
-    target: str, retry: RetryPolicy, tls: Tls | None, extra: Sequence[tuple[str, Any]] = ()
-) -> grpc.Channel:
-    options = channel_options(retry, tls, extra)
-    if tls is None:
-        return grpc.insecure_channel(target, options=options)
-    return grpc.secure_channel(target, tls.credentials(), options=options)
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Where and how a client connects; opens either kind of channel with the same options."""
 
+    target: str
+    retry: RetryPolicy
+    tls: Tls | None
+    extra: Sequence[tuple[str, Any]] = ()
 
-def aio_channel(
-    target: str,
-    retry: RetryPolicy,
-    tls: Tls | None,
-    extra: Sequence[tuple[str, Any]] = (),
-    interceptors: Sequence[Any] | None = None,
-) -> grpc.aio.Channel:
-    options = channel_options(retry, tls, extra)
-    if tls is None:
-        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
-    return grpc.aio.secure_channel(target, tls.credentials(), options=options, interceptors=interceptors)
+    def blocking(self) -> grpc.Channel:
+        options = channel_options(self.retry, self.tls, self.extra)
+        if self.tls is None:
+            return grpc.insecure_channel(self.target, options=options)
+        return grpc.secure_channel(self.target, self.tls.credentials(), options=options)
+
+    def aio(self, interceptors: Sequence[Any]) -> grpc.aio.Channel:
+        options = channel_options(self.retry, self.tls, self.extra)
+        if self.tls is None:
+            return grpc.aio.insecure_channel(self.target, options=options, interceptors=interceptors)
+        credentials = self.tls.credentials()
+        return grpc.aio.secure_channel(self.target, credentials, options=options, interceptors=interceptors)

@@ -19,15 +19,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-import grpc
 import jwt
 
 from authsvc_client.errors import AuthServiceError
 from authsvc_client.models import Introspection
-from authsvc_client.verification import GuardError, Rules, User, bearer_token, refused
+from authsvc_client.verification import Rules, User, bearer_token, confirm_live, introspection_unavailable
+
+SourceT = TypeVar("SourceT")
+LockT = TypeVar("LockT")
 
 
 class AuthServiceSource(Protocol):
@@ -46,24 +49,12 @@ class BlockingAuthServiceSource(Protocol):
     def introspect(self, token: str) -> Introspection: ...
 
 
-def _introspection_failed(error: AuthServiceError) -> GuardError:
-    # Unreachable, or refused (e.g. a wrong introspection secret, a misconfiguration): either way the
-    # session cannot be confirmed, which is never a reason to let the call in.
-    return GuardError(grpc.StatusCode.UNAVAILABLE, "AUTH_UNAVAILABLE", "Cannot check the session now")
-
-
-def _confirm_live(answer: Introspection, user: User) -> None:
-    if not answer.active or answer.session_id != user.session_id:
-        raise refused("SESSION_REVOKED", "Session has been revoked")
-
-
-class BearerGuard:
-    """Verifies access tokens of one authsvc deployment, for asyncio code. Share one per process (it
-    holds the key cache); keys are fetched by one caller at a time."""
+class _Guard(ABC, Generic[SourceT, LockT]):
+    """What both guards share: the source, the rules (verification.py) and a lock of their kind."""
 
     def __init__(
         self,
-        source: AuthServiceSource,
+        source: SourceT,
         *,
         issuer: str = "authsvc",
         audience: str = "authsvc",
@@ -85,7 +76,18 @@ class BearerGuard:
             clock=clock,
             monotonic=monotonic,
         )
-        self._lock = asyncio.Lock()
+        self._lock = self._new_lock()
+
+    @abstractmethod
+    def _new_lock(self) -> LockT: ...
+
+
+class BearerGuard(_Guard[AuthServiceSource, asyncio.Lock]):
+    """Verifies access tokens of one authsvc deployment, for asyncio code. Share one per process (it
+    holds the key cache); keys are fetched by one caller at a time."""
+
+    def _new_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
 
     async def verify_bearer(self, metadata: Iterable[tuple[str, str | bytes]]) -> User:
         """The user named by the call's `authorization: Bearer` metadata; raise GuardError otherwise."""
@@ -96,62 +98,29 @@ class BearerGuard:
         kid = self._rules.kid_of(token)
         user = self._rules.user(token, await self._key(kid))
         if self.check_revocation:
-            try:
+            with introspection_unavailable():
                 answer = await self._source.introspect(token)
-            except AuthServiceError as exc:
-                raise _introspection_failed(exc) from exc
-            _confirm_live(answer, user)
+            confirm_live(answer, user)
         return user
 
     async def _key(self, kid: str) -> jwt.PyJWK | None:
         async with self._lock:
             now = self._rules.monotonic()
-            just_fetched = self._rules.due(now)
-            if just_fetched:
-                await self._fetch(now)
-            key, refetch = self._rules.lookup(kid, now, just_fetched)
-            if refetch:
-                await self._fetch(now)
-                key, _ = self._rules.lookup(kid, now, just_fetched=True)
-            return key
-
-    async def _fetch(self, now: float) -> None:
-        try:
-            document = await self._source.get_jwks()
-        except AuthServiceError as exc:
-            self._rules.fetch_failed(exc, now)
-            return
-        self._rules.fetched(document, now)
+            if self._rules.needs_fetch(kid, now):
+                try:
+                    document = await self._source.get_jwks()
+                except AuthServiceError as exc:
+                    self._rules.fetch_failed(exc, now)
+                else:
+                    self._rules.fetched(document, now)
+            return self._rules.key(kid)
 
 
-class BlockingBearerGuard:
+class BlockingBearerGuard(_Guard[BlockingAuthServiceSource, threading.Lock]):
     """`BearerGuard` for threaded code, over a blocking `AuthClient`; safe to share between threads."""
 
-    def __init__(
-        self,
-        source: BlockingAuthServiceSource,
-        *,
-        issuer: str = "authsvc",
-        audience: str = "authsvc",
-        check_revocation: bool = False,
-        leeway: float = 0.0,
-        jwks_max_age: float = 300.0,
-        refetch_interval: float = 30.0,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._source = source
-        self.check_revocation = check_revocation
-        self._rules = Rules(
-            issuer=issuer,
-            audience=audience,
-            leeway=leeway,
-            jwks_max_age=jwks_max_age,
-            refetch_interval=refetch_interval,
-            clock=clock,
-            monotonic=monotonic,
-        )
-        self._lock = threading.Lock()
+    def _new_lock(self) -> threading.Lock:
+        return threading.Lock()
 
     def verify_bearer(self, metadata: Iterable[tuple[str, str | bytes]]) -> User:
         """The user named by `authorization: Bearer` metadata (or headers as pairs, keys lower-case)."""
@@ -162,29 +131,19 @@ class BlockingBearerGuard:
         kid = self._rules.kid_of(token)
         user = self._rules.user(token, self._key(kid))
         if self.check_revocation:
-            try:
+            with introspection_unavailable():
                 answer = self._source.introspect(token)
-            except AuthServiceError as exc:
-                raise _introspection_failed(exc) from exc
-            _confirm_live(answer, user)
+            confirm_live(answer, user)
         return user
 
     def _key(self, kid: str) -> jwt.PyJWK | None:
         with self._lock:
             now = self._rules.monotonic()
-            just_fetched = self._rules.due(now)
-            if just_fetched:
-                self._fetch(now)
-            key, refetch = self._rules.lookup(kid, now, just_fetched)
-            if refetch:
-                self._fetch(now)
-                key, _ = self._rules.lookup(kid, now, just_fetched=True)
-            return key
-
-    def _fetch(self, now: float) -> None:
-        try:
-            document = self._source.get_jwks()
-        except AuthServiceError as exc:
-            self._rules.fetch_failed(exc, now)
-            return
-        self._rules.fetched(document, now)
+            if self._rules.needs_fetch(kid, now):
+                try:
+                    document = self._source.get_jwks()
+                except AuthServiceError as exc:
+                    self._rules.fetch_failed(exc, now)
+                else:
+                    self._rules.fetched(document, now)
+            return self._rules.key(kid)

@@ -79,35 +79,43 @@ def _guarded(handler: Any, authenticate: Callable[[Context], Awaitable[None]]) -
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        unary_unary = handler.unary_unary
-
-        async def guarded_unary_unary(request: Any, context: Context) -> Any:
-            await authenticate(context)
-            return await _maybe_await(unary_unary(request, context))
-
-        return grpc.unary_unary_rpc_method_handler(guarded_unary_unary, **serializers)
-    if handler.unary_stream is not None:
-        unary_stream = handler.unary_stream
-
-        async def guarded_unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            await authenticate(context)
-            async for item in unary_stream(request, context):
-                yield item
-
-        return grpc.unary_stream_rpc_method_handler(guarded_unary_stream, **serializers)
+        return grpc.unary_unary_rpc_method_handler(
+            _answering(handler.unary_unary, authenticate), **serializers
+        )
     if handler.stream_unary is not None:
-        stream_unary = handler.stream_unary
+        return grpc.stream_unary_rpc_method_handler(
+            _answering(handler.stream_unary, authenticate), **serializers
+        )
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            _streaming(handler.unary_stream, authenticate), **serializers
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        _streaming(handler.stream_stream, authenticate), **serializers
+    )
 
-        async def guarded_stream_unary(requests: Any, context: Context) -> Any:
-            await authenticate(context)
-            return await _maybe_await(stream_unary(requests, context))
 
-        return grpc.stream_unary_rpc_method_handler(guarded_stream_unary, **serializers)
-    stream_stream = handler.stream_stream
+def _answering(
+    behaviour: Callable[[Any, Context], Any], authenticate: Callable[[Context], Awaitable[None]]
+) -> Callable[[Any, Context], Awaitable[Any]]:
+    """A handler with one answer (to one request or to a request stream), authenticating first."""
 
-    async def guarded_stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
+    async def guarded(request: Any, context: Context) -> Any:
         await authenticate(context)
-        async for item in stream_stream(requests, context):
+        return await _maybe_await(behaviour(request, context))
+
+    return guarded
+
+
+def _streaming(
+    behaviour: Callable[[Any, Context], AsyncIterator[Any]],
+    authenticate: Callable[[Context], Awaitable[None]],
+) -> Callable[[Any, Context], AsyncIterator[Any]]:
+    """A handler that streams its answers (to one request or to a request stream), authenticating first."""
+
+    async def guarded(request: Any, context: Context) -> AsyncIterator[Any]:
+        await authenticate(context)
+        async for item in behaviour(request, context):
             yield item
 
-    return grpc.stream_stream_rpc_method_handler(guarded_stream_stream, **serializers)
+    return guarded

@@ -67,6 +67,10 @@ def _time(stamp: timestamp_pb2.Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
+def account(message: auth_pb2.RegisterResponse) -> Account:
+    return Account(user_id=message.user_id, email=message.email)
+
+
 def token_pair(message: auth_pb2.TokenPair) -> TokenPair:
     return TokenPair(
         access_token=message.access_token,
@@ -88,6 +92,10 @@ def session(message: auth_pb2.SessionInfo) -> Session:
         ip_address=message.ip_address if message.HasField("ip_address") else None,
         current=message.current,
     )
+
+
+def sessions(message: auth_pb2.ListSessionsResponse) -> list[Session]:
+    return [session(item) for item in message.sessions]
 
 
 def introspection(message: auth_pb2.IntrospectResponse) -> Introspection:

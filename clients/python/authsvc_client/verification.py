@@ -1,7 +1,8 @@
 """The checks of a bearer access token that both guards share: the `authorization` entry, the JWS header
 (`alg` EdDSA, `typ` at+jwt as RFC 9068 asks, a `kid`), the one canonical spelling of each part, the claims
-against the key (pyjwt), the expiry against an injected clock, and the key-cache policy.
-Nothing here locks or calls the service; guard.py does both.
+against the key (pyjwt), the expiry against an injected clock, the key-cache policy (when to fetch the
+key set, what a failed fetch keeps), and what an Introspect answer or failure means.
+Nothing here locks or calls the service; guard.py does both, the same way for either guard.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 import jwt
 
 from authsvc_client.errors import AuthServiceError
+from authsvc_client.models import Introspection
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068 section 4, compared case-insensitively
@@ -80,30 +83,20 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str:
     return token.strip()
 
 
+@dataclass(kw_only=True)
 class Rules:
     """The checks and the key-cache policy both guards share; holds no lock and makes no call."""
 
-    def __init__(
-        self,
-        *,
-        issuer: str,
-        audience: str,
-        leeway: float,
-        jwks_max_age: float,
-        refetch_interval: float,
-        clock: Callable[[], float],
-        monotonic: Callable[[], float],
-    ) -> None:
-        self.issuer = issuer
-        self.audience = audience
-        self.leeway = leeway
-        self.max_age = jwks_max_age
-        self.refetch_interval = refetch_interval
-        self.clock = clock
-        self.monotonic = monotonic
-        self.keys: dict[str, jwt.PyJWK] | None = None
-        self.refetch_at = 0.0  # monotonic time after which the cached keys are fetched again
-        self.last_unknown_refetch: float | None = None
+    issuer: str
+    audience: str
+    leeway: float
+    jwks_max_age: float
+    refetch_interval: float
+    clock: Callable[[], float]
+    monotonic: Callable[[], float]
+    keys: dict[str, jwt.PyJWK] | None = field(default=None, init=False)
+    refetch_at: float = field(default=0.0, init=False)  # monotonic time to fetch the cached keys again
+    last_unknown_refetch: float | None = field(default=None, init=False)
 
     def kid_of(self, token: str) -> str:
         if len(token) > MAX_TOKEN_LENGTH or not is_canonical(token):
@@ -119,20 +112,22 @@ class Rules:
             raise refused("TOKEN_INVALID", "Token is not an access token")
         return kid
 
-    def due(self, now: float) -> bool:
-        return self.keys is None or now >= self.refetch_at
-
-    def lookup(self, kid: str, now: float, just_fetched: bool) -> tuple[jwt.PyJWK | None, bool]:
-        """The key, and whether to refetch for an unknown `kid` (at most once per refetch interval)."""
-        assert self.keys is not None
-        key = self.keys.get(kid)
+    def needs_fetch(self, kid: str, now: float) -> bool:
+        """Whether to fetch the key set before looking up `kid`: the cache is empty or stale, or `kid` is
+        unknown (a rotation) and no refetch for an unknown `kid` was made within the refetch interval."""
+        if self.keys is None or now >= self.refetch_at:
+            return True
         recently = self.last_unknown_refetch is not None and (
             now - self.last_unknown_refetch < self.refetch_interval
         )
-        if key is None and not just_fetched and not recently:
-            self.last_unknown_refetch = now
-            return None, True
-        return key, False
+        if kid in self.keys or recently:
+            return False
+        self.last_unknown_refetch = now
+        return True
+
+    def key(self, kid: str) -> jwt.PyJWK | None:
+        assert self.keys is not None  # fetched, or fetch_failed raised
+        return self.keys.get(kid)
 
     def fetched(self, document: dict[str, Any], now: float) -> None:
         keys: dict[str, jwt.PyJWK] = {}
@@ -144,7 +139,7 @@ class Rules:
             if key.key_id:
                 keys[key.key_id] = key
         self.keys = keys
-        self.refetch_at = now + self.max_age
+        self.refetch_at = now + self.jwks_max_age
 
     def fetch_failed(self, error: AuthServiceError, now: float) -> None:
         if self.keys is None:
@@ -187,3 +182,22 @@ class Rules:
             role=claims.get("role"),
             expires_at=claims["exp"],
         )
+
+
+@contextmanager
+def introspection_unavailable() -> Iterator[None]:
+    """Around the Introspect call of `check_revocation`: any failure refuses the call with UNAVAILABLE."""
+    try:
+        yield
+    except AuthServiceError as exc:
+        # Unreachable, or refused (e.g. a wrong introspection secret, a misconfiguration): either way
+        # the session cannot be confirmed, which is never a reason to let the call in.
+        raise GuardError(
+            grpc.StatusCode.UNAVAILABLE, "AUTH_UNAVAILABLE", "Cannot check the session now"
+        ) from exc
+
+
+def confirm_live(answer: Introspection, user: User) -> None:
+    """Refuse a token whose session Introspect does not report live (SESSION_REVOKED)."""
+    if not answer.active or answer.session_id != user.session_id:
+        raise refused("SESSION_REVOKED", "Session has been revoked")

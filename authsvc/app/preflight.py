@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from authsvc.domain.keys import KeyStoreError, check_keys
+from authsvc.app.errors import StartupError
 from authsvc.settings import Settings
 from authsvc.store import StoreError
+from authsvc.store.key_files import KeyStoreError, check_keys
 from authsvc.store.migrate import is_migrated
-from authsvc.transport.server import StartupError
 from authsvc.transport.tls import TlsError, TlsFiles, read_material
 
 
