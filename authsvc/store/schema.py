@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
 )
 
@@ -90,4 +91,35 @@ login_attempts = Table(
     Column("subject", String(400), primary_key=True),
     Column("attempts", Integer, nullable=False),
     Column("window_ends_at", UtcDateTime(), nullable=False),
+)
+
+# Mail waiting to be sent (outbox.py): written in the same transaction as the token it carries, sent by the
+# courier (authsvc/domain/courier.py) of whichever replica claims it first. A claimed row carries its
+# claimer's `claim_id` until `claimed_until`; a sent or abandoned row keeps no body (the body holds a link
+# with a token), and `last_error` is the mail server's short answer, never a body.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", String(998), nullable=False),
+    Column("text_body", Text(), nullable=False),
+    Column("html_body", Text(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    # NULL once sent or abandoned: no claim ever matches it again.
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_until", UtcDateTime(), nullable=True),
+    Column("claim_id", String(36), nullable=True),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Column("last_error", String(200), nullable=True),
+)
+
+# The claim query walks the mails still to send by due time: rows leave the index when sent, so it stays
+# as small as the queue, however long sent rows are kept.
+Index(
+    "ix_mail_outbox_due",
+    mail_outbox.c.next_attempt_at,
+    sqlite_where=mail_outbox.c.next_attempt_at.is_not(None),
+    postgresql_where=mail_outbox.c.next_attempt_at.is_not(None),
 )
