@@ -147,10 +147,9 @@ def _probe(listen: str) -> None:
     host, _, port_text = listen.rpartition(":")
     if not port_text.isdigit() or int(port_text) == 0:
         return
-    host = host.strip("[]") or None
     try:
         candidates = socket.getaddrinfo(
-            host, int(port_text), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            host.strip("[]") or None, int(port_text), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except OSError:
         return
