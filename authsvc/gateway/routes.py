@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from authsvc_proto.v1 import auth_pb2, options_pb2
+from authsvc_proto.v1 import auth_pb2, errors_pb2, options_pb2
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
@@ -55,6 +55,8 @@ class Route:
     response_class: type[Message]
     requires_bearer: bool
     success_status: int
+    # The words of the RPC's `(authsvc.v1.error_reasons)`: what the server may refuse it with.
+    error_reasons: tuple[str, ...] = ()
 
     @property
     def request_descriptor(self) -> Descriptor:
@@ -109,6 +111,9 @@ def _route(service: ServiceDescriptor, method: MethodDescriptor, rule: http_pb2.
         response_class=GetMessageClass(method.output_type),
         requires_bearer=options.Extensions[options_pb2.requires_bearer],
         success_status=options.Extensions[options_pb2.http_success_status] or 200,
+        error_reasons=tuple(
+            errors_pb2.ErrorReason.Name(reason) for reason in options.Extensions[options_pb2.error_reasons]
+        ),
     )
 
 

@@ -141,9 +141,9 @@ def test_the_openapi_document_lists_415_on_every_route_with_a_body() -> None:
         operation = document["paths"][route.template][route.http_method.lower()]
         if route.body:
             assert list(operation["requestBody"]["content"]) == ["application/json"]
-            assert operation["responses"]["415"]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/Error"
-            }
+            schema = operation["responses"]["415"]["content"]["application/json"]["schema"]
+            assert schema["$ref"] == "#/components/schemas/Error"
+            assert schema["properties"]["reason"] == {"enum": ["UNSUPPORTED_MEDIA_TYPE"]}
         else:
             assert "415" not in operation["responses"]
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import pytest
+from authsvc_proto.errors import ErrorReason
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import FieldDescriptor
 from openapi_spec_validator import validate
 
+from authsvc.domain.emails import MAX_EMAIL_LENGTH
+from authsvc.domain.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARACTERS
+from authsvc.domain.tokens import MAX_TOKEN_LENGTH
 from authsvc.gateway import build_document, service_routes
+from authsvc.gateway.openapi import FIELD_SCHEMAS
 from tests.gateway.probe import probe_service
 
 
@@ -67,13 +75,141 @@ def test_message_schemas_follow_the_proto3_json_mapping(document: dict[str, Any]
     assert schemas["authsvc.v1.LogoutAllResponse"]["required"] == ["message", "revoked_sessions"]
 
 
-def test_errors_have_the_one_error_schema(document: dict[str, Any]) -> None:
+def test_errors_have_the_one_error_schema_narrowed_to_the_words_of_each_status(
+    document: dict[str, Any],
+) -> None:
     error = document["components"]["schemas"]["Error"]
     assert error["required"] == ["detail", "code", "reason"]
     login = document["paths"]["/api/v1/auth/login"]["post"]["responses"]
-    assert login["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert login["401"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error",
+        "properties": {"code": {"enum": ["UNAUTHENTICATED"]}, "reason": {"enum": ["INVALID_CREDENTIALS"]}},
+    }
     assert "WWW-Authenticate" in login["401"]["headers"]
     assert "Retry-After" in login["429"]["headers"]
+    assert _reasons(login, "429") == {"THROTTLED", "RESOURCE_EXHAUSTED"}
+
+
+def _reasons(responses: dict[str, Any], status: str) -> set[str]:
+    return set(responses[status]["content"]["application/json"]["schema"]["properties"]["reason"]["enum"])
+
+
+def _codes(responses: dict[str, Any], status: str) -> set[str]:
+    return set(responses[status]["content"]["application/json"]["schema"]["properties"]["code"]["enum"])
+
+
+def test_each_route_documents_the_errors_it_can_give_and_no_other_status() -> None:
+    document = build_document(service_routes(include_internal=True))
+    validate(document)
+    paths = document["paths"]
+    register = paths["/api/v1/auth/register"]["post"]["responses"]
+    assert _reasons(register, "409") == {"EMAIL_TAKEN"}
+    assert {"INVALID_EMAIL", "WEAK_PASSWORD", "PASSWORD_TOO_LONG", "INVALID_JSON"} <= _reasons(
+        register, "400"
+    )
+    assert "401" not in register and "403" not in register and "404" not in register
+
+    refresh = paths["/api/v1/auth/refresh"]["post"]["responses"]
+    assert _reasons(refresh, "401") == {
+        "TOKEN_INVALID",
+        "TOKEN_EXPIRED",
+        "SESSION_REVOKED",
+        "REFRESH_TOKEN_REUSED",
+    }
+    assert "TOKEN_TOO_LONG" in _reasons(refresh, "400")
+
+    revoke = paths["/api/v1/auth/sessions/{session_id}"]["delete"]["responses"]
+    assert _reasons(revoke, "404") == {"SESSION_NOT_FOUND"}
+    # The gateway's own 403 for a request with no Authorization header at all.
+    assert (_codes(revoke, "403"), _reasons(revoke, "403")) == ({"UNAUTHENTICATED"}, {"NOT_AUTHENTICATED"})
+    assert "413" not in revoke and "415" not in revoke  # no body to refuse
+
+    introspect = paths["/api/v1/auth/introspect"]["post"]["responses"]
+    assert _codes(introspect, "403") == {"PERMISSION_DENIED"}
+    assert _reasons(introspect, "403") == {"INTROSPECTION_LOOPBACK_ONLY"}
+
+    jwks = paths["/.well-known/jwks.json"]["get"]["responses"]
+    assert set(jwks) == {"200", "400", "429", "500", "501", "503", "504", "default"}
+    assert _reasons(jwks, "503") == {"SERVICE_UNAVAILABLE"}  # no store behind the keys
+    assert _codes(jwks, "500") == {"INTERNAL", "UNKNOWN", "DATA_LOSS"}
+
+
+def test_every_documented_reason_is_a_word_of_the_enum_or_a_grpc_code_name() -> None:
+    document = build_document(service_routes(include_internal=True))
+    documented = {
+        reason
+        for item in document["paths"].values()
+        for operation in item.values()
+        for status, response in operation["responses"].items()
+        if status != "default" and not status.startswith("2")
+        for reason in _reasons(operation["responses"], status)
+    }
+    words = set(ErrorReason.keys()) | {code.name for code in grpc.StatusCode}
+    assert documented and documented <= words, documented - words
+
+
+def test_request_fields_the_contract_marks_required_are_required() -> None:
+    document = build_document(service_routes(include_internal=True))
+    schemas = document["components"]["schemas"]
+    assert schemas["authsvc.v1.RegisterRequest"]["required"] == ["email", "password"]
+    assert schemas["authsvc.v1.LoginRequest"]["required"] == ["email", "password"]
+    assert schemas["authsvc.v1.RefreshRequest"]["required"] == ["refresh_token"]
+    assert schemas["authsvc.v1.LogoutRequest"]["required"] == ["refresh_token"]
+    # An empty or junk token is an answer ({"active": false}), so nothing is required.
+    assert "required" not in schemas["authsvc.v1.IntrospectRequest"]
+    # proto3 JSON cannot tell "" from absent, so a required string cannot be empty either.
+    assert schemas["authsvc.v1.RefreshRequest"]["properties"]["refresh_token"]["minLength"] == 1
+    revoke = document["paths"]["/api/v1/auth/sessions/{session_id}"]["delete"]
+    assert revoke["parameters"] == [
+        {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    ]
+
+
+def test_a_body_is_required_only_where_the_empty_message_would_be_refused() -> None:
+    paths = build_document(service_routes(include_internal=True))["paths"]
+    required = {
+        path: operation["requestBody"]["required"]
+        for path, item in paths.items()
+        for operation in item.values()
+        if "requestBody" in operation
+    }
+    assert required == {
+        "/api/v1/auth/register": True,
+        "/api/v1/auth/login": True,
+        "/api/v1/auth/refresh": True,
+        "/api/v1/auth/logout": True,
+        "/api/v1/auth/logout-all": False,
+        "/api/v1/auth/introspect": False,
+    }
+
+
+def test_limits_and_formats_come_from_the_one_table(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    register = schemas["authsvc.v1.RegisterRequest"]["properties"]
+    assert register["email"]["format"] == "idn-email"
+    assert register["email"]["maxLength"] == 254
+    assert (register["password"]["minLength"], register["password"]["maxLength"]) == (8, 72)
+    assert "UTF-8" in register["password"]["description"]
+    login = schemas["authsvc.v1.LoginRequest"]["properties"]
+    assert (login["password"]["minLength"], login["password"]["maxLength"]) == (1, 72)
+    assert schemas["authsvc.v1.RefreshRequest"]["properties"]["refresh_token"]["maxLength"] == 4096
+    assert schemas["authsvc.v1.RegisterResponse"]["properties"]["email"]["format"] == "idn-email"
+
+
+@pytest.mark.parametrize("name", sorted(FIELD_SCHEMAS))
+def test_every_entry_of_the_limits_table_names_a_string_field_of_the_contract(name: str) -> None:
+    field = descriptor_pool.Default().FindFieldByName(name)
+    assert field.type == FieldDescriptor.TYPE_STRING
+
+
+def test_the_limits_table_says_what_the_domain_enforces() -> None:
+    assert FIELD_SCHEMAS["authsvc.v1.RegisterRequest.email"]["maxLength"] == MAX_EMAIL_LENGTH
+    assert FIELD_SCHEMAS["authsvc.v1.LoginRequest.email"]["maxLength"] == MAX_EMAIL_LENGTH
+    assert FIELD_SCHEMAS["authsvc.v1.RegisterRequest.password"]["minLength"] == MIN_PASSWORD_CHARACTERS
+    for message in ("RegisterRequest", "LoginRequest"):
+        assert FIELD_SCHEMAS[f"authsvc.v1.{message}.password"]["maxLength"] == MAX_PASSWORD_BYTES
+    for message in ("RefreshRequest", "LogoutRequest"):
+        assert FIELD_SCHEMAS[f"authsvc.v1.{message}.refresh_token"]["maxLength"] == MAX_TOKEN_LENGTH
 
 
 def test_path_variables_and_query_parameters_are_documented_and_the_document_stays_valid() -> None:

@@ -21,13 +21,16 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class RegisterRequest(_message.Message):
+    """REQUIRED fields: the server refuses a request without them (over JSON, an absent field and "" are one)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EMAIL_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     email: _builtins.str
+    """At most 254 characters; trimmed, then checked by email-validator's syntax rules (INVALID_EMAIL)."""
     password: _builtins.str
-    """8 characters to 72 bytes (bcrypt's limit)."""
+    """8 characters (WEAK_PASSWORD) to 72 bytes in UTF-8, bcrypt's limit (PASSWORD_TOO_LONG)."""
     def __init__(
         self,
         *,
@@ -73,6 +76,9 @@ class LoginRequest(_message.Message):
     PASSWORD_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     password: _builtins.str
+    """Not empty (INVALID_REQUEST), at most 72 bytes in UTF-8 (PASSWORD_TOO_LONG); no minimum length, so
+    that a stricter password policy never locks out an existing account.
+    """
     def __init__(
         self,
         *,
@@ -132,6 +138,7 @@ class RefreshRequest(_message.Message):
 
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     refresh_token: _builtins.str
+    """At most 4096 characters (TOKEN_TOO_LONG); empty is TOKEN_INVALID."""
     def __init__(
         self,
         *,
@@ -151,6 +158,7 @@ class LogoutRequest(_message.Message):
 
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     refresh_token: _builtins.str
+    """As in RefreshRequest."""
     def __init__(
         self,
         *,
@@ -355,6 +363,7 @@ class IntrospectRequest(_message.Message):
 
     TOKEN_FIELD_NUMBER: _builtins.int
     token: _builtins.str
+    """Not REQUIRED: an empty or junk token is an answer, `{"active": false}`, never an error."""
     def __init__(
         self,
         *,

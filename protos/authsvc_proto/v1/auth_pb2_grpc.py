@@ -27,7 +27,9 @@ if _version_not_supported:
 
 class AuthServiceStub:
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md); each RPC
+    lists the words it may be refused with in `(authsvc.v1.error_reasons)`, and request fields the server
+    refuses a request without are `(google.api.field_behavior) = REQUIRED`.
     """
 
     def __init__(self, channel):
@@ -85,7 +87,9 @@ class AuthServiceStub:
 
 class AuthServiceServicer:
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md); each RPC
+    lists the words it may be refused with in `(authsvc.v1.error_reasons)`, and request fields the server
+    refuses a request without are `(google.api.field_behavior) = REQUIRED`.
     """
 
     def Register(self, request, context):
@@ -218,7 +222,9 @@ def add_AuthServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md); each RPC
+    lists the words it may be refused with in `(authsvc.v1.error_reasons)`, and request fields the server
+    refuses a request without are `(google.api.field_behavior) = REQUIRED`.
     """
 
     @staticmethod

@@ -28,7 +28,9 @@ GRPC_VERSION: str
 
 class AuthServiceStub:
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md); each RPC
+    lists the words it may be refused with in `(authsvc.v1.error_reasons)`, and request fields the server
+    refuses a request without are `(google.api.field_behavior) = REQUIRED`.
     """
 
     @_typing.overload
@@ -70,7 +72,9 @@ class AuthServiceStub:
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md); each RPC
+    lists the words it may be refused with in `(authsvc.v1.error_reasons)`, and request fields the server
+    refuses a request without are `(google.api.field_behavior) = REQUIRED`.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -108,7 +112,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Authentication: accounts, password logins, and sessions held by rotating refresh tokens.
-    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md).
+    Errors carry a google.rpc.ErrorInfo detail whose `reason` is a stable word (see docs/api.md); each RPC
+    lists the words it may be refused with in `(authsvc.v1.error_reasons)`, and request fields the server
+    refuses a request without are `(google.api.field_behavior) = REQUIRED`.
     """
 
     @_abc_1.abstractmethod

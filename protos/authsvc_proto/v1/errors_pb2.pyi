@@ -4,7 +4,10 @@ isort:skip_file
 """
 
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf.internal import extension_dict as _extension_dict
+from google.rpc import code_pb2 as _code_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -110,3 +113,10 @@ CANCELLED: ErrorReason.ValueType  # 52
 AUTH_UNAVAILABLE: ErrorReason.ValueType  # 60
 """Raised by the client library's guard when it cannot fetch the keys or Introspect cannot answer."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
+
+GRPC_CODE_FIELD_NUMBER: _builtins.int
+grpc_code: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.EnumValueOptions, _code_pb2.Code.ValueType]
+"""The gRPC status code of every answer that carries the word (over REST, its `code` member; the HTTP
+status follows from the code, except for the REST gateway's own 403, 413 and 415). The REST gateway's
+OpenAPI document places each word an RPC lists in `(authsvc.v1.error_reasons)` under its status.
+"""

@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from authsvc_proto.v1 import errors_pb2 as _errors_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
 
@@ -13,6 +15,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 REQUIRES_BEARER_FIELD_NUMBER: _builtins.int
 HTTP_SUCCESS_STATUS_FIELD_NUMBER: _builtins.int
 INTERNAL_FIELD_NUMBER: _builtins.int
+ERROR_REASONS_FIELD_NUMBER: _builtins.int
 requires_bearer: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """The RPC authenticates its caller with `authorization: Bearer <access token>` metadata. Through the
 gateway, a request with no Authorization header at all is answered 403 {"detail": "Not authenticated"}.
@@ -22,4 +25,10 @@ http_success_status: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.M
 internal: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """The RPC is for internal services: the gateway serves its route only when configured to
 (AUTHSVC_GATEWAY_EXPOSE_INTERNAL=true); otherwise it answers 404 like any unknown path.
+"""
+error_reasons: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _containers.RepeatedScalarFieldContainer[_errors_pb2.ErrorReason.ValueType]]
+"""The reason words the server may answer the RPC with, each at its `(authsvc.v1.grpc_code)`, besides
+those any RPC may get (INTERNAL, UNIMPLEMENTED, INVALID_REQUEST for a corrupt message, and a status
+without ErrorInfo, such as RESOURCE_EXHAUSTED past the server's concurrency limit). The gateway's
+OpenAPI document lists them per route, under their HTTP status.
 """
