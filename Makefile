@@ -61,7 +61,8 @@ fmt: $(INSTALLED)
 test: proto-check lint browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The inner loop: the tests that start no process, browser, replica or fuzzer (marked `slow`), under a minute.
+# The inner loop: every test but those marked slow (processes, browsers, replicas, fuzzers, and the
+# PostgreSQL and Redis repeats of in-process server tests).
 test-fast: $(INSTALLED)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 import asyncpg
+import pytest
 from sqlalchemy.engine import make_url
 
 from authsvc.store.migrate import migrate
@@ -19,6 +20,10 @@ from authsvc.store.schema import metadata
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
+# The `database_url` of the in-process server tests: on PostgreSQL they are marked `slow`, so `make test-fast`
+# runs each of them once, on SQLite, while the store conformance suite (tests/store/) still checks
+# PostgreSQL in every run.
+SERVER_BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.slow))
 
 
 class PostgresUnreachable(Exception):

@@ -1,95 +1,16 @@
-"""The attempt counters and marks (authsvc/store/throttle.py), once for every backend: SQLite, PostgreSQL
-and Redis. PostgreSQL and Redis are skipped when unreachable, except under CI=true, where they must be
-there. Each test gets fresh counters: its own database, or its own Redis key prefix."""
+"""The attempt counters and marks (authsvc/store/throttle.py), once for every backend: SQLite,
+PostgreSQL, Redis and memory (the `counters` fixture, tests/store/conftest.py). Each test gets fresh
+counters: its own database, its own Redis key prefix, or a new memory store."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
 
-import pytest
-import redis.asyncio as redis
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from authsvc.store.migrate import migrate
-from authsvc.store.sql import open_store
-from authsvc.store.throttle import AttemptLimit, AttemptStore, SqlAttemptStore
-from authsvc.store.throttle_redis import RedisAttemptStore
+from authsvc.store.throttle import AttemptLimit, AttemptStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=5)
-PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def unreachable(what: str, error: Exception) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        raise AssertionError(f"{what} must be reachable under CI=true: {error}") from error
-    pytest.skip(f"{what} is not reachable: {error}")
-
-
-async def _postgres_counters() -> AsyncIterator[AttemptStore]:
-    name = f"authsvc_attempts_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except (OSError, sa_exc.DBAPIError) as error:
-        await admin.dispose()
-        unreachable("PostgreSQL at 127.0.0.1:5432", error)
-    try:
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        await migrate(url)
-        store = await open_store(url, pool_size=20, timeout_seconds=10)
-        try:
-            yield SqlAttemptStore(store.runner)
-        finally:
-            await store.close()
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
-async def _redis_counters() -> AsyncIterator[AttemptStore]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (OSError, redis.ConnectionError) as error:
-        await client.aclose()
-        unreachable("Redis at 127.0.0.1:6379", error)
-    prefix = f"authsvc-test:{uuid.uuid4().hex}:"
-    try:
-        yield RedisAttemptStore(client, prefix)
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "redis"])
-async def counters(request, tmp_path) -> AsyncIterator[AttemptStore]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'authsvc.db'}"
-        await migrate(url)
-        store = await open_store(url)
-        try:
-            yield SqlAttemptStore(store.runner)
-        finally:
-            await store.close()
-    elif request.param == "postgresql":
-        async for opened in _postgres_counters():
-            yield opened
-    else:
-        async for opened in _redis_counters():
-            yield opened
 
 
 def limits(account: int = 3, address: int = 10) -> list[AttemptLimit]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from authsvc.store import NotFound
+from authsvc.store import AlreadyExists, NotFound
 from tests.store.conftest import DAY, T0, new_session, new_user
 
 
@@ -90,3 +91,28 @@ async def test_delete_sessions_before_keeps_rows_revoked_after_the_cutoff(store,
     await store.revoke_session(recent.id, "logout", T0 + 3 * DAY)
     assert await store.delete_sessions_before(T0 + 2 * DAY, batch_size=100) == 0
     assert (await store.get_session(recent.id)).revoked_reason == "logout"
+
+
+async def test_a_taken_session_id_is_already_exists(store, user_with_sessions):
+    user, (session,) = await user_with_sessions(1)
+    with pytest.raises(AlreadyExists):
+        await store.create_session(new_session(user, id=session.id))
+    assert await store.get_session(session.id) == session
+
+
+async def test_an_overlong_address_is_dropped_and_an_overlong_user_agent_cut(store):
+    """A cut address would be another address; a cut user agent is still the start of the same one."""
+    user = new_user()
+    await store.create_user(user)
+    opened = await store.create_session(new_session(user, user_agent="u" * 600, ip_address="f" * 500))
+    assert (opened.ip_address, opened.user_agent) == (None, "u" * 512)
+    assert await store.get_session(opened.id) == opened
+
+
+async def test_sessions_created_in_the_same_instant_list_by_id(store):
+    user = new_user()
+    await store.create_user(user)
+    ids = sorted([str(uuid.uuid4()) for _ in range(3)])
+    for session_id in reversed(ids):
+        await store.create_session(new_session(user, id=session_id))
+    assert [s.id for s in await store.list_sessions(user.id, T0)] == ids

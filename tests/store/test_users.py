@@ -7,7 +7,7 @@ from datetime import UTC
 
 import pytest
 
-from authsvc.store import AlreadyExists, NotFound
+from authsvc.store import AlreadyExists, NotFound, StoreUnavailable
 from tests.store.conftest import new_user
 
 
@@ -63,3 +63,21 @@ async def test_the_password_hash_changes_only_from_the_expected_value(store):
 
 async def test_the_store_answers_a_ping(store):
     await store.ping()
+
+
+async def test_emails_are_compared_exactly_as_given(store):
+    """Normalising (trim, lower-case) is the domain's job: the store keeps and matches the exact text."""
+    lower = new_user("ada@example.com")
+    await store.create_user(lower)
+    upper = new_user("Ada@Example.com")
+    await store.create_user(upper)
+    assert await store.get_user_by_email("Ada@Example.com") == upper
+    assert await store.get_user_by_email("ada@example.com") == lower
+
+
+async def test_a_closed_store_is_unavailable(store):
+    await store.close()
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    with pytest.raises(StoreUnavailable):
+        await store.get_user("someone")
