@@ -5,8 +5,10 @@ import authsvc.store
 
 def test_the_store_exports_exactly_its_interface():
     assert sorted(authsvc.store.__all__) == [
+        "ACCOUNT_DISABLED_REASON",
         "AlreadyExists",
         "Conflict",
+        "DisabledChange",
         "NewSession",
         "NotFound",
         "RotatedSession",
@@ -17,6 +19,7 @@ def test_the_store_exports_exactly_its_interface():
         "StoreError",
         "StoreUnavailable",
         "User",
+        "UserDisabled",
         "UserStore",
     ]
     for name in authsvc.store.__all__:

@@ -1,8 +1,10 @@
 """Persistence: the store interface and its SQL implementation (SQLite or PostgreSQL)."""
 
 from authsvc.store.interface import (
+    ACCOUNT_DISABLED_REASON,
     AlreadyExists,
     Conflict,
+    DisabledChange,
     NewSession,
     NotFound,
     RotatedSession,
@@ -13,12 +15,15 @@ from authsvc.store.interface import (
     StoreError,
     StoreUnavailable,
     User,
+    UserDisabled,
     UserStore,
 )
 
 __all__ = [
+    "ACCOUNT_DISABLED_REASON",
     "AlreadyExists",
     "Conflict",
+    "DisabledChange",
     "NewSession",
     "NotFound",
     "RotatedSession",
@@ -29,5 +34,6 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "User",
+    "UserDisabled",
     "UserStore",
 ]

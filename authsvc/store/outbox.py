@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Insert
+from sqlalchemy import Delete, Insert
 
 from authsvc.store.schema import mail_outbox
 
@@ -138,6 +138,12 @@ def insert_mail_statement(mail: OutgoingMail) -> Insert:
         next_attempt_at=mail.created_at,
         attempts=0,
     )
+
+
+def delete_mail_to_statement(recipient: str) -> Delete:
+    """The DELETE of every mail to `recipient`, sent ones too (their rows still name the address): run it
+    on the connection of the store operation that deletes the account, in the same transaction."""
+    return mail_outbox.delete().where(mail_outbox.c.recipient == recipient)
 
 
 class MailRejected(Exception):

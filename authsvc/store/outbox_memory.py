@@ -101,6 +101,14 @@ class MemoryOutbox:
             row.mail, row.attempts, row.next_attempt_at, row.claimed_until, row.sent_at, row.last_error
         )
 
+    def delete_mail_to(self, recipient: str) -> int:
+        """`delete_mail_to_statement`'s twin: delete every mail to `recipient`, sent or not; return how
+        many. Not a coroutine, so the memory store runs it in the same step as the account's deletion."""
+        doomed = [mail_id for mail_id, row in self._rows.items() if row.mail.recipient == recipient]
+        for mail_id in doomed:
+            del self._rows[mail_id]
+        return len(doomed)
+
     async def delete_finished_before(self, cutoff: datetime, batch_size: int) -> int:
         finished = [
             mail_id

@@ -56,7 +56,27 @@ users = Table(
     Column("password_hash", String(128), nullable=False),
     Column("role", String(32), nullable=False, server_default="user"),
     Column("created_at", UtcDateTime(), nullable=False),
+    # The account lifecycle (migration 0005): what the user calls themself, when they proved the email
+    # theirs, and when an operator shut the account off (NULL: never, or enabled again).
+    Column("display_name", String(100), nullable=False, server_default=""),
+    Column("email_verified_at", UtcDateTime(), nullable=True),
+    Column("disabled_at", UtcDateTime(), nullable=True),
 )
+
+# Password-reset and email-verification tokens (migration 0005), sent by mail: stored only as SHA-256,
+# single use (`used_at`), short-lived (`expires_at`). The user's row cascades them away.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # "reset" or "verify"
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+)
+# A newer reset token voids the user's older ones: found by (user_id, kind).
+Index("ix_account_tokens_user_kind", account_tokens.c.user_id, account_tokens.c.kind)
 
 sessions = Table(
     "sessions",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     exists,
+    func,
     or_,
     select,
     text,
@@ -27,14 +28,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from authsvc.store import account_tokens_sql
 from authsvc.store.interface import (
+    ACCOUNT_DISABLED_REASON,
+    AccountToken,
+    DisabledChange,
     NewSession,
     NotFound,
+    PasswordReset,
     RotatedSession,
     Rotation,
     Session,
     User,
+    UserDisabled,
 )
+from authsvc.store.outbox import OutgoingMail, delete_mail_to_statement
 from authsvc.store.runners import (
     AsyncEngineRunner,
     InlineSqliteRunner,
@@ -51,6 +59,9 @@ def _user(row: Row[Any]) -> User:
         password_hash=row.password_hash,
         role=row.role,
         created_at=row.created_at,
+        display_name=row.display_name,
+        email_verified_at=row.email_verified_at,
+        disabled_at=row.disabled_at,
     )
 
 
@@ -87,7 +98,32 @@ _ROTATE_PASSWORD_HASH = (
     .where(users.c.id == bindparam("user_id"), users.c.password_hash == bindparam("old_hash"))
     .values(password_hash=bindparam("new_hash"))
 )
-_INSERT_SESSION = sessions.insert().returning(*_SESSION_COLUMNS)
+# A session is inserted only for a user whose account is not disabled, decided in the same statement: the
+# SELECT reads the user's row FOR SHARE (SQLite ignores the clause: its writers are serialised anyway).
+# The lock is what makes it atomic on PostgreSQL. Without it, a login could read the row as enabled while
+# a disable commits, and insert after the disable's revoking UPDATE ran: that UPDATE never sees the new
+# row, leaving a live session on a disabled account (the foreign key's own lock, FOR KEY SHARE, does not
+# conflict with an UPDATE of a non-key column). FOR SHARE conflicts with the disable's row lock: a login
+# that locks first commits before the disable revokes (so its session is revoked), and one that comes
+# second waits, re-reads the row as disabled and inserts nothing. A separate SELECT ... FOR SHARE would do
+# the same in two round trips; INSERT ... SELECT does it in one.
+_NEW_SESSION_VALUES = select(
+    *(
+        bindparam(f"new_{column.name}", type_=column.type)
+        for column in sessions.c
+        if column.name != "user_id"
+    ),
+    users.c.id,
+).where(users.c.id == bindparam("user_id"), users.c.disabled_at.is_(None))
+_INSERT_SESSION = (
+    sessions.insert()
+    .from_select(
+        [column.name for column in sessions.c if column.name != "user_id"] + ["user_id"],
+        _NEW_SESSION_VALUES.with_for_update(read=True),
+    )
+    .returning(*_SESSION_COLUMNS)
+)
+_SELECT_USER_DISABLED_AT = select(users.c.disabled_at).where(users.c.id == bindparam("user_id"))
 # A session whose owner row is gone (deleted by hand with SQLite's foreign keys off, so nothing
 # cascaded) is treated as no session at all: it can neither be read nor rotated.
 _OWNER_EXISTS = exists().where(users.c.id == sessions.c.user_id)
@@ -119,6 +155,10 @@ _ROTATE_SESSION = (
         *_SESSION_COLUMNS,
         select(users.c.email).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_email"),
         select(users.c.role).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_role"),
+        select(users.c.email_verified_at)
+        .where(users.c.id == sessions.c.user_id)
+        .scalar_subquery()
+        .label("owner_email_verified_at"),
     )
 )
 _REVOKE_SESSION = (
@@ -171,6 +211,9 @@ def _create_user(connection: Connection, user: User) -> None:
             "password_hash": user.password_hash,
             "role": user.role,
             "created_at": user.created_at,
+            "display_name": user.display_name,
+            "email_verified_at": user.email_verified_at,
+            "disabled_at": user.disabled_at,
         },
     )
 
@@ -221,8 +264,14 @@ def _create_session(connection: Connection, new: NewSession) -> Session:
         "user_agent": _fit(new.user_agent, _USER_AGENT_LENGTH, cut=True),
         "ip_address": _fit(new.ip_address, _IP_ADDRESS_LENGTH, cut=False),
     }
-    # A missing owner violates the foreign key, which the runner turns into NotFound.
-    row = connection.execute(_INSERT_SESSION, values).one()
+    params = {f"new_{name}": value for name, value in values.items() if name != "user_id"}
+    row = connection.execute(_INSERT_SESSION, {**params, "user_id": new.user_id}).one_or_none()
+    if row is None:
+        # Nothing inserted: say why (a read in the same transaction, only on this path).
+        owner = connection.execute(_SELECT_USER_DISABLED_AT, {"user_id": new.user_id}).one_or_none()
+        if owner is None:
+            raise NotFound("a referenced row does not exist")
+        raise UserDisabled("the user's account is disabled")
     return _session(row)
 
 
@@ -252,7 +301,12 @@ def _rotate_session(connection: Connection, rotation: Rotation) -> RotatedSessio
     ).one_or_none()
     if row is None:
         return None
-    return RotatedSession(session=_session(row), owner_email=row.owner_email, owner_role=row.owner_role)
+    return RotatedSession(
+        session=_session(row),
+        owner_email=row.owner_email,
+        owner_role=row.owner_role,
+        owner_email_verified=row.owner_email_verified_at is not None,
+    )
 
 
 def _revoke_session(
@@ -286,6 +340,108 @@ def _delete_sessions_before(connection: Connection, cutoff: datetime, batch_size
 
 def _ping(connection: Connection) -> None:
     connection.execute(_PING)
+
+
+# -- the account lifecycle: profile, password change, deletion, and what operators do -------------------
+
+_USER_COLUMNS = tuple(users.c)
+_UPDATE_DISPLAY_NAME = (
+    update(users)
+    .where(users.c.id == bindparam("user_id"))
+    .values(display_name=bindparam("display_name"))
+    .returning(*_USER_COLUMNS)
+)
+_REVOKE_OTHER_SESSIONS = (
+    update(sessions)
+    .where(sessions.c.user_id == bindparam("owner_id"), sessions.c.id != bindparam("keep_id"), _LIVE)
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+# Sessions and account tokens go with the row (ON DELETE CASCADE; SQLite's foreign keys are on, runners.py).
+_DELETE_USER = (
+    delete(users)
+    .where(users.c.id == bindparam("user_id"), users.c.password_hash == bindparam("password_hash"))
+    .returning(users.c.email)
+)
+_DISABLE_USER = (
+    update(users)
+    .where(users.c.email == bindparam("owner_email"))
+    # An account disabled again keeps the moment it was first disabled.
+    .values(disabled_at=func.coalesce(users.c.disabled_at, bindparam("now", type_=users.c.disabled_at.type)))
+    .returning(*_USER_COLUMNS)
+)
+_ENABLE_USER = (
+    update(users)
+    .where(users.c.email == bindparam("owner_email"))
+    .values(disabled_at=None)
+    .returning(*_USER_COLUMNS)
+)
+_SET_USER_ROLE = (
+    update(users)
+    .where(users.c.email == bindparam("owner_email"))
+    .values(role=bindparam("new_role"))
+    .returning(*_USER_COLUMNS)
+)
+_LIST_USERS = select(users).order_by(users.c.created_at, users.c.id).limit(bindparam("limit", type_=Integer))
+
+
+def _update_display_name(connection: Connection, user_id: str, display_name: str) -> User:
+    row = connection.execute(
+        _UPDATE_DISPLAY_NAME, {"user_id": user_id, "display_name": display_name}
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no such user")
+    return _user(row)
+
+
+def _change_password(
+    connection: Connection,
+    *,
+    user_id: str,
+    old_hash: str,
+    new_hash: str,
+    keep_session_id: str,
+    reason: str,
+    now: datetime,
+) -> int | None:
+    if not _rotate_password_hash(connection, user_id, old_hash, new_hash):
+        return None
+    params = {"owner_id": user_id, "keep_id": keep_session_id, "now": now, "reason": reason}
+    return int(connection.execute(_REVOKE_OTHER_SESSIONS, params).rowcount)
+
+
+def _delete_user(connection: Connection, user_id: str, password_hash: str) -> bool:
+    email = connection.execute(
+        _DELETE_USER, {"user_id": user_id, "password_hash": password_hash}
+    ).scalar_one_or_none()
+    if email is None:
+        return False
+    connection.execute(delete_mail_to_statement(email))
+    return True
+
+
+def _set_user_disabled(connection: Connection, email: str, disabled: bool, now: datetime) -> DisabledChange:
+    # The user's row first, then the sessions: see `_INSERT_SESSION` for why this order makes a racing
+    # login's session either revoked here or never inserted.
+    if disabled:
+        row = connection.execute(_DISABLE_USER, {"owner_email": email, "now": now}).one_or_none()
+    else:
+        row = connection.execute(_ENABLE_USER, {"owner_email": email}).one_or_none()
+    if row is None:
+        raise NotFound("no such user")
+    user = _user(row)
+    revoked = _revoke_all_sessions(connection, user.id, ACCOUNT_DISABLED_REASON, now) if disabled else 0
+    return DisabledChange(user, revoked)
+
+
+def _set_user_role(connection: Connection, email: str, role: str) -> User:
+    row = connection.execute(_SET_USER_ROLE, {"owner_email": email, "new_role": role}).one_or_none()
+    if row is None:
+        raise NotFound("no such user")
+    return _user(row)
+
+
+def _list_users(connection: Connection, limit: int) -> list[User]:
+    return [_user(row) for row in connection.execute(_LIST_USERS, {"limit": limit})]
 
 
 class SqlStore:
@@ -348,6 +504,73 @@ class SqlStore:
 
     async def close(self) -> None:
         await self._runner.close()
+
+    # -- reset and verification tokens (account_tokens_sql.py) ----------------------------------------
+
+    async def create_reset_token(self, email: str, token: AccountToken, mail: OutgoingMail) -> str | None:
+        return await self._runner.run(
+            partial(account_tokens_sql.create_reset_token, email=email, token=token, mail=mail)
+        )
+
+    async def create_verify_token(self, user_id: str, token: AccountToken, mail: OutgoingMail) -> bool:
+        return await self._runner.run(
+            partial(account_tokens_sql.create_verify_token, user_id=user_id, token=token, mail=mail)
+        )
+
+    async def reset_password(
+        self, token_hash: bytes, password_hash: str, reason: str, now: datetime
+    ) -> PasswordReset | None:
+        return await self._runner.run(
+            partial(
+                account_tokens_sql.reset_password,
+                token_hash=token_hash,
+                password_hash=password_hash,
+                reason=reason,
+                now=now,
+            )
+        )
+
+    async def verify_email(self, token_hash: bytes, now: datetime) -> str | None:
+        return await self._runner.run(
+            partial(account_tokens_sql.verify_email, token_hash=token_hash, now=now)
+        )
+
+    async def delete_account_tokens_before(self, cutoff: datetime, batch_size: int) -> int:
+        return await self._runner.run(
+            partial(account_tokens_sql.delete_account_tokens_before, cutoff=cutoff, batch_size=batch_size)
+        )
+
+    async def update_display_name(self, user_id: str, display_name: str) -> User:
+        return await self._runner.run(
+            partial(_update_display_name, user_id=user_id, display_name=display_name)
+        )
+
+    async def change_password(
+        self, user_id: str, *, old_hash: str, new_hash: str, keep_session_id: str, reason: str, now: datetime
+    ) -> int | None:
+        return await self._runner.run(
+            partial(
+                _change_password,
+                user_id=user_id,
+                old_hash=old_hash,
+                new_hash=new_hash,
+                keep_session_id=keep_session_id,
+                reason=reason,
+                now=now,
+            )
+        )
+
+    async def delete_user(self, user_id: str, password_hash: str) -> bool:
+        return await self._runner.run(partial(_delete_user, user_id=user_id, password_hash=password_hash))
+
+    async def set_user_disabled(self, email: str, disabled: bool, now: datetime) -> DisabledChange:
+        return await self._runner.run(partial(_set_user_disabled, email=email, disabled=disabled, now=now))
+
+    async def set_user_role(self, email: str, role: str) -> User:
+        return await self._runner.run(partial(_set_user_role, email=email, role=role))
+
+    async def list_users(self, limit: int) -> list[User]:
+        return await self._runner.run(partial(_list_users, limit=limit))
 
 
 async def open_store(database_url: str, *, pool_size: int = 10, timeout_seconds: float = 5.0) -> SqlStore:

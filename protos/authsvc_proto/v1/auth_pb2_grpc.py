@@ -83,6 +83,51 @@ class AuthServiceStub:
                 request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.JsonWebKeySet.FromString,
                 _registered_method=True)
+        self.GetProfile = channel.unary_unary(
+                '/authsvc.v1.AuthService/GetProfile',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.GetProfileRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.Profile.FromString,
+                _registered_method=True)
+        self.UpdateProfile = channel.unary_unary(
+                '/authsvc.v1.AuthService/UpdateProfile',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.UpdateProfileRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.Profile.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/authsvc.v1.AuthService/ChangePassword',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
+        self.ForgotPassword = channel.unary_unary(
+                '/authsvc.v1.AuthService/ForgotPassword',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.ForgotPasswordRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.ForgotPasswordResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/authsvc.v1.AuthService/ResetPassword',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
+        self.RequestEmailVerification = channel.unary_unary(
+                '/authsvc.v1.AuthService/RequestEmailVerification',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.RequestEmailVerificationRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.RequestEmailVerificationResponse.FromString,
+                _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/authsvc.v1.AuthService/VerifyEmail',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.DeleteAccount = channel.unary_unary(
+                '/authsvc.v1.AuthService/DeleteAccount',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.DeleteAccountRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.DeleteAccountResponse.FromString,
+                _registered_method=True)
+        self.SetUserDisabled = channel.unary_unary(
+                '/authsvc.v1.AuthService/SetUserDisabled',
+                request_serializer=authsvc__proto_dot_v1_dot_auth__pb2.SetUserDisabledRequest.SerializeToString,
+                response_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.SetUserDisabledResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -164,6 +209,76 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProfile(self, request, context):
+        """The caller's profile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProfile(self, request, context):
+        """Changes what the caller's profile says; answers the profile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """Changes the caller's password and revokes every other session of theirs; the caller's stays. A wrong
+        current password is INVALID_CREDENTIALS and counts against the login throttle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgotPassword(self, request, context):
+        """Mails a password-reset link when an account has this email. The answer is the same, in the same
+        time, whether or not one does; throttled per address and per email.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Sets a new password with a token from a reset mail, and revokes every session of the account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestEmailVerification(self, request, context):
+        """Mails the caller a link that verifies their email (nothing is sent when it is already verified).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """Marks the email of the token's account verified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAccount(self, request, context):
+        """Deletes the caller's account after checking the password: every session revoked, the personal data
+        (email, password hash, name, sessions with their addresses and devices) deleted. The audit log keeps
+        the user id only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetUserDisabled(self, request, context):
+        """Disables or enables an account, for a caller whose role is `admin` (else ADMIN_ONLY). Disabling
+        revokes every session of the account at once (so its refresh and access tokens are refused on every
+        replica) and Login answers ACCOUNT_DISABLED until it is enabled again. Marked internal: the REST
+        gateway routes it only when told to. `authsvc users disable|enable EMAIL` does the same.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -211,6 +326,51 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.GetJwksRequest.FromString,
                     response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.JsonWebKeySet.SerializeToString,
+            ),
+            'GetProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProfile,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.GetProfileRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.Profile.SerializeToString,
+            ),
+            'UpdateProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProfile,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.UpdateProfileRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.Profile.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'ForgotPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgotPassword,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.ForgotPasswordRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.ForgotPasswordResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'RequestEmailVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestEmailVerification,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.RequestEmailVerificationRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.RequestEmailVerificationResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'DeleteAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAccount,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.DeleteAccountRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.DeleteAccountResponse.SerializeToString,
+            ),
+            'SetUserDisabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUserDisabled,
+                    request_deserializer=authsvc__proto_dot_v1_dot_auth__pb2.SetUserDisabledRequest.FromString,
+                    response_serializer=authsvc__proto_dot_v1_dot_auth__pb2.SetUserDisabledResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -460,6 +620,249 @@ class AuthService:
             '/authsvc.v1.AuthService/GetJwks',
             authsvc__proto_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
             authsvc__proto_dot_v1_dot_auth__pb2.JsonWebKeySet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/GetProfile',
+            authsvc__proto_dot_v1_dot_auth__pb2.GetProfileRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.Profile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/UpdateProfile',
+            authsvc__proto_dot_v1_dot_auth__pb2.UpdateProfileRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.Profile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ChangePassword',
+            authsvc__proto_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgotPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ForgotPassword',
+            authsvc__proto_dot_v1_dot_auth__pb2.ForgotPasswordRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.ForgotPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ResetPassword',
+            authsvc__proto_dot_v1_dot_auth__pb2.ResetPasswordRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestEmailVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/RequestEmailVerification',
+            authsvc__proto_dot_v1_dot_auth__pb2.RequestEmailVerificationRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.RequestEmailVerificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/VerifyEmail',
+            authsvc__proto_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/DeleteAccount',
+            authsvc__proto_dot_v1_dot_auth__pb2.DeleteAccountRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.DeleteAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetUserDisabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/SetUserDisabled',
+            authsvc__proto_dot_v1_dot_auth__pb2.SetUserDisabledRequest.SerializeToString,
+            authsvc__proto_dot_v1_dot_auth__pb2.SetUserDisabledResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -68,6 +68,35 @@ class AuthServiceStub:
     """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
     signing key and older keys whose tokens may still be live. Never a private member.
     """
+    GetProfile: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetProfileRequest, _auth_pb2.Profile]
+    """The caller's profile."""
+    UpdateProfile: _grpc.UnaryUnaryMultiCallable[_auth_pb2.UpdateProfileRequest, _auth_pb2.Profile]
+    """Changes what the caller's profile says; answers the profile."""
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ChangePasswordRequest, _auth_pb2.ChangePasswordResponse]
+    """Changes the caller's password and revokes every other session of theirs; the caller's stays. A wrong
+    current password is INVALID_CREDENTIALS and counts against the login throttle.
+    """
+    ForgotPassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ForgotPasswordRequest, _auth_pb2.ForgotPasswordResponse]
+    """Mails a password-reset link when an account has this email. The answer is the same, in the same
+    time, whether or not one does; throttled per address and per email.
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ResetPasswordRequest, _auth_pb2.ResetPasswordResponse]
+    """Sets a new password with a token from a reset mail, and revokes every session of the account."""
+    RequestEmailVerification: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RequestEmailVerificationRequest, _auth_pb2.RequestEmailVerificationResponse]
+    """Mails the caller a link that verifies their email (nothing is sent when it is already verified)."""
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_auth_pb2.VerifyEmailRequest, _auth_pb2.VerifyEmailResponse]
+    """Marks the email of the token's account verified."""
+    DeleteAccount: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DeleteAccountRequest, _auth_pb2.DeleteAccountResponse]
+    """Deletes the caller's account after checking the password: every session revoked, the personal data
+    (email, password hash, name, sessions with their addresses and devices) deleted. The audit log keeps
+    the user id only.
+    """
+    SetUserDisabled: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SetUserDisabledRequest, _auth_pb2.SetUserDisabledResponse]
+    """Disables or enables an account, for a caller whose role is `admin` (else ADMIN_ONLY). Disabling
+    revokes every session of the account at once (so its refresh and access tokens are refused on every
+    replica) and Login answers ACCOUNT_DISABLED until it is enabled again. Marked internal: the REST
+    gateway routes it only when told to. `authsvc users disable|enable EMAIL` does the same.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -108,6 +137,35 @@ class AuthServiceAsyncStub(AuthServiceStub):
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.JsonWebKeySet]  # type: ignore[assignment]
     """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
     signing key and older keys whose tokens may still be live. Never a private member.
+    """
+    GetProfile: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetProfileRequest, _auth_pb2.Profile]  # type: ignore[assignment]
+    """The caller's profile."""
+    UpdateProfile: _aio.UnaryUnaryMultiCallable[_auth_pb2.UpdateProfileRequest, _auth_pb2.Profile]  # type: ignore[assignment]
+    """Changes what the caller's profile says; answers the profile."""
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.ChangePasswordRequest, _auth_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """Changes the caller's password and revokes every other session of theirs; the caller's stays. A wrong
+    current password is INVALID_CREDENTIALS and counts against the login throttle.
+    """
+    ForgotPassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.ForgotPasswordRequest, _auth_pb2.ForgotPasswordResponse]  # type: ignore[assignment]
+    """Mails a password-reset link when an account has this email. The answer is the same, in the same
+    time, whether or not one does; throttled per address and per email.
+    """
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.ResetPasswordRequest, _auth_pb2.ResetPasswordResponse]  # type: ignore[assignment]
+    """Sets a new password with a token from a reset mail, and revokes every session of the account."""
+    RequestEmailVerification: _aio.UnaryUnaryMultiCallable[_auth_pb2.RequestEmailVerificationRequest, _auth_pb2.RequestEmailVerificationResponse]  # type: ignore[assignment]
+    """Mails the caller a link that verifies their email (nothing is sent when it is already verified)."""
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_auth_pb2.VerifyEmailRequest, _auth_pb2.VerifyEmailResponse]  # type: ignore[assignment]
+    """Marks the email of the token's account verified."""
+    DeleteAccount: _aio.UnaryUnaryMultiCallable[_auth_pb2.DeleteAccountRequest, _auth_pb2.DeleteAccountResponse]  # type: ignore[assignment]
+    """Deletes the caller's account after checking the password: every session revoked, the personal data
+    (email, password hash, name, sessions with their addresses and devices) deleted. The audit log keeps
+    the user id only.
+    """
+    SetUserDisabled: _aio.UnaryUnaryMultiCallable[_auth_pb2.SetUserDisabledRequest, _auth_pb2.SetUserDisabledResponse]  # type: ignore[assignment]
+    """Disables or enables an account, for a caller whose role is `admin` (else ADMIN_ONLY). Disabling
+    revokes every session of the account at once (so its refresh and access tokens are refused on every
+    replica) and Login answers ACCOUNT_DISABLED until it is enabled again. Marked internal: the REST
+    gateway routes it only when told to. `authsvc users disable|enable EMAIL` does the same.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -200,6 +258,89 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_pb2.JsonWebKeySet, _abc.Awaitable[_auth_pb2.JsonWebKeySet]]:
         """The public keys that verify access tokens, as an RFC 7517 JWK Set: every key in the ring, the
         signing key and older keys whose tokens may still be live. Never a private member.
+        """
+
+    @_abc_1.abstractmethod
+    def GetProfile(
+        self,
+        request: _auth_pb2.GetProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Profile, _abc.Awaitable[_auth_pb2.Profile]]:
+        """The caller's profile."""
+
+    @_abc_1.abstractmethod
+    def UpdateProfile(
+        self,
+        request: _auth_pb2.UpdateProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Profile, _abc.Awaitable[_auth_pb2.Profile]]:
+        """Changes what the caller's profile says; answers the profile."""
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _auth_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ChangePasswordResponse, _abc.Awaitable[_auth_pb2.ChangePasswordResponse]]:
+        """Changes the caller's password and revokes every other session of theirs; the caller's stays. A wrong
+        current password is INVALID_CREDENTIALS and counts against the login throttle.
+        """
+
+    @_abc_1.abstractmethod
+    def ForgotPassword(
+        self,
+        request: _auth_pb2.ForgotPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ForgotPasswordResponse, _abc.Awaitable[_auth_pb2.ForgotPasswordResponse]]:
+        """Mails a password-reset link when an account has this email. The answer is the same, in the same
+        time, whether or not one does; throttled per address and per email.
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _auth_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ResetPasswordResponse, _abc.Awaitable[_auth_pb2.ResetPasswordResponse]]:
+        """Sets a new password with a token from a reset mail, and revokes every session of the account."""
+
+    @_abc_1.abstractmethod
+    def RequestEmailVerification(
+        self,
+        request: _auth_pb2.RequestEmailVerificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.RequestEmailVerificationResponse, _abc.Awaitable[_auth_pb2.RequestEmailVerificationResponse]]:
+        """Mails the caller a link that verifies their email (nothing is sent when it is already verified)."""
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _auth_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.VerifyEmailResponse, _abc.Awaitable[_auth_pb2.VerifyEmailResponse]]:
+        """Marks the email of the token's account verified."""
+
+    @_abc_1.abstractmethod
+    def DeleteAccount(
+        self,
+        request: _auth_pb2.DeleteAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.DeleteAccountResponse, _abc.Awaitable[_auth_pb2.DeleteAccountResponse]]:
+        """Deletes the caller's account after checking the password: every session revoked, the personal data
+        (email, password hash, name, sessions with their addresses and devices) deleted. The audit log keeps
+        the user id only.
+        """
+
+    @_abc_1.abstractmethod
+    def SetUserDisabled(
+        self,
+        request: _auth_pb2.SetUserDisabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.SetUserDisabledResponse, _abc.Awaitable[_auth_pb2.SetUserDisabledResponse]]:
+        """Disables or enables an account, for a caller whose role is `admin` (else ADMIN_ONLY). Disabling
+        revokes every session of the account at once (so its refresh and access tokens are refused on every
+        replica) and Login answers ACCOUNT_DISABLED until it is enabled again. Marked internal: the REST
+        gateway routes it only when told to. `authsvc users disable|enable EMAIL` does the same.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor
 from google.rpc import code_pb2 as google_dot_rpc_dot_code__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61uthsvc_proto/v1/errors.proto\x12\nauthsvc.v1\x1a google/protobuf/descriptor.proto\x1a\x15google/rpc/code.proto*\x8f\x07\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x0fINVALID_REQUEST\x10\x01\x1a\x04\xe8\xf9\x18\x03\x12\x17\n\rINVALID_EMAIL\x10\x02\x1a\x04\xe8\xf9\x18\x03\x12\x17\n\rWEAK_PASSWORD\x10\x03\x1a\x04\xe8\xf9\x18\x03\x12\x1b\n\x11PASSWORD_TOO_LONG\x10\x04\x1a\x04\xe8\xf9\x18\x03\x12\x18\n\x0eTOKEN_TOO_LONG\x10\x05\x1a\x04\xe8\xf9\x18\x03\x12\x1b\n\x11NOT_AUTHENTICATED\x10\n\x1a\x04\xe8\xf9\x18\x10\x12\x1d\n\x13INVALID_CREDENTIALS\x10\x0b\x1a\x04\xe8\xf9\x18\x10\x12\x17\n\rTOKEN_INVALID\x10\x0c\x1a\x04\xe8\xf9\x18\x10\x12\x17\n\rTOKEN_EXPIRED\x10\r\x1a\x04\xe8\xf9\x18\x10\x12\x19\n\x0fSESSION_REVOKED\x10\x0e\x1a\x04\xe8\xf9\x18\x10\x12\x1e\n\x14REFRESH_TOKEN_REUSED\x10\x0f\x1a\x04\xe8\xf9\x18\x10\x12%\n\x1bINTROSPECTION_LOOPBACK_ONLY\x10\x14\x1a\x04\xe8\xf9\x18\x07\x12\x15\n\x0b\x45MAIL_TAKEN\x10\x1e\x1a\x04\xe8\xf9\x18\x06\x12\x1b\n\x11SESSION_NOT_FOUND\x10\x1f\x1a\x04\xe8\xf9\x18\x05\x12\x13\n\tTHROTTLED\x10 \x1a\x04\xe8\xf9\x18\x08\x12\x1b\n\x11STORE_UNAVAILABLE\x10!\x1a\x04\xe8\xf9\x18\x0e\x12\x17\n\rUNIMPLEMENTED\x10\"\x1a\x04\xe8\xf9\x18\x0c\x12\x12\n\x08INTERNAL\x10#\x1a\x04\xe8\xf9\x18\r\x12\x16\n\x0cINVALID_JSON\x10(\x1a\x04\xe8\xf9\x18\x03\x12\x17\n\rINVALID_FIELD\x10)\x1a\x04\xe8\xf9\x18\x03\x12\x18\n\x0e\x42ODY_TOO_LARGE\x10*\x1a\x04\xe8\xf9\x18\x08\x12 \n\x16UNSUPPORTED_MEDIA_TYPE\x10+\x1a\x04\xe8\xf9\x18\x03\x12 \n\x16REQUEST_HEAD_TOO_LARGE\x10,\x1a\x04\xe8\xf9\x18\x03\x12\x18\n\x0eMALFORMED_HTTP\x10-\x1a\x04\xe8\xf9\x18\x03\x12\x1f\n\x15\x43LIENT_CLOSED_REQUEST\x10.\x1a\x04\xe8\xf9\x18\x01\x12\x19\n\x0fROUTE_NOT_FOUND\x10/\x1a\x04\xe8\xf9\x18\x05\x12\x1c\n\x12METHOD_NOT_ALLOWED\x10\x30\x1a\x04\xe8\xf9\x18\x0c\x12\x15\n\x0bNOT_SERVING\x10\x31\x1a\x04\xe8\xf9\x18\x0e\x12\x1d\n\x13SERVICE_UNAVAILABLE\x10\x32\x1a\x04\xe8\xf9\x18\x0e\x12\x11\n\x07TIMEOUT\x10\x33\x1a\x04\xe8\xf9\x18\x04\x12\x13\n\tCANCELLED\x10\x34\x1a\x04\xe8\xf9\x18\x01\x12\x1a\n\x10\x41UTH_UNAVAILABLE\x10<\x1a\x04\xe8\xf9\x18\x0e:H\n\tgrpc_code\x12!.google.protobuf.EnumValueOptions\x18\x9d\x8f\x03 \x01(\x0e\x32\x10.google.rpc.Codeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61uthsvc_proto/v1/errors.proto\x12\nauthsvc.v1\x1a google/protobuf/descriptor.proto\x1a\x15google/rpc/code.proto*\xc0\x08\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x0fINVALID_REQUEST\x10\x01\x1a\x04\xe8\xf9\x18\x03\x12\x17\n\rINVALID_EMAIL\x10\x02\x1a\x04\xe8\xf9\x18\x03\x12\x17\n\rWEAK_PASSWORD\x10\x03\x1a\x04\xe8\xf9\x18\x03\x12\x1b\n\x11PASSWORD_TOO_LONG\x10\x04\x1a\x04\xe8\xf9\x18\x03\x12\x18\n\x0eTOKEN_TOO_LONG\x10\x05\x1a\x04\xe8\xf9\x18\x03\x12\x1d\n\x13RESET_TOKEN_INVALID\x10\x06\x1a\x04\xe8\xf9\x18\x03\x12$\n\x1aVERIFICATION_TOKEN_INVALID\x10\x07\x1a\x04\xe8\xf9\x18\x03\x12\x1e\n\x14\x44ISPLAY_NAME_INVALID\x10\x08\x1a\x04\xe8\xf9\x18\x03\x12\x1b\n\x11NOT_AUTHENTICATED\x10\n\x1a\x04\xe8\xf9\x18\x10\x12\x1d\n\x13INVALID_CREDENTIALS\x10\x0b\x1a\x04\xe8\xf9\x18\x10\x12\x17\n\rTOKEN_INVALID\x10\x0c\x1a\x04\xe8\xf9\x18\x10\x12\x17\n\rTOKEN_EXPIRED\x10\r\x1a\x04\xe8\xf9\x18\x10\x12\x19\n\x0fSESSION_REVOKED\x10\x0e\x1a\x04\xe8\xf9\x18\x10\x12\x1e\n\x14REFRESH_TOKEN_REUSED\x10\x0f\x1a\x04\xe8\xf9\x18\x10\x12%\n\x1bINTROSPECTION_LOOPBACK_ONLY\x10\x14\x1a\x04\xe8\xf9\x18\x07\x12\x1a\n\x10\x41\x43\x43OUNT_DISABLED\x10\x15\x1a\x04\xe8\xf9\x18\x07\x12\x14\n\nADMIN_ONLY\x10\x16\x1a\x04\xe8\xf9\x18\x07\x12\x15\n\x0b\x45MAIL_TAKEN\x10\x1e\x1a\x04\xe8\xf9\x18\x06\x12\x1b\n\x11SESSION_NOT_FOUND\x10\x1f\x1a\x04\xe8\xf9\x18\x05\x12\x13\n\tTHROTTLED\x10 \x1a\x04\xe8\xf9\x18\x08\x12\x1b\n\x11STORE_UNAVAILABLE\x10!\x1a\x04\xe8\xf9\x18\x0e\x12\x17\n\rUNIMPLEMENTED\x10\"\x1a\x04\xe8\xf9\x18\x0c\x12\x12\n\x08INTERNAL\x10#\x1a\x04\xe8\xf9\x18\r\x12\x18\n\x0eUSER_NOT_FOUND\x10$\x1a\x04\xe8\xf9\x18\x05\x12\x16\n\x0cINVALID_JSON\x10(\x1a\x04\xe8\xf9\x18\x03\x12\x17\n\rINVALID_FIELD\x10)\x1a\x04\xe8\xf9\x18\x03\x12\x18\n\x0e\x42ODY_TOO_LARGE\x10*\x1a\x04\xe8\xf9\x18\x08\x12 \n\x16UNSUPPORTED_MEDIA_TYPE\x10+\x1a\x04\xe8\xf9\x18\x03\x12 \n\x16REQUEST_HEAD_TOO_LARGE\x10,\x1a\x04\xe8\xf9\x18\x03\x12\x18\n\x0eMALFORMED_HTTP\x10-\x1a\x04\xe8\xf9\x18\x03\x12\x1f\n\x15\x43LIENT_CLOSED_REQUEST\x10.\x1a\x04\xe8\xf9\x18\x01\x12\x19\n\x0fROUTE_NOT_FOUND\x10/\x1a\x04\xe8\xf9\x18\x05\x12\x1c\n\x12METHOD_NOT_ALLOWED\x10\x30\x1a\x04\xe8\xf9\x18\x0c\x12\x15\n\x0bNOT_SERVING\x10\x31\x1a\x04\xe8\xf9\x18\x0e\x12\x1d\n\x13SERVICE_UNAVAILABLE\x10\x32\x1a\x04\xe8\xf9\x18\x0e\x12\x11\n\x07TIMEOUT\x10\x33\x1a\x04\xe8\xf9\x18\x04\x12\x13\n\tCANCELLED\x10\x34\x1a\x04\xe8\xf9\x18\x01\x12\x1a\n\x10\x41UTH_UNAVAILABLE\x10<\x1a\x04\xe8\xf9\x18\x0e:H\n\tgrpc_code\x12!.google.protobuf.EnumValueOptions\x18\x9d\x8f\x03 \x01(\x0e\x32\x10.google.rpc.Codeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERRORREASON'].values_by_name["PASSWORD_TOO_LONG"]._serialized_options = b'\350\371\030\003'
   _globals['_ERRORREASON'].values_by_name["TOKEN_TOO_LONG"]._loaded_options = None
   _globals['_ERRORREASON'].values_by_name["TOKEN_TOO_LONG"]._serialized_options = b'\350\371\030\003'
+  _globals['_ERRORREASON'].values_by_name["RESET_TOKEN_INVALID"]._loaded_options = None
+  _globals['_ERRORREASON'].values_by_name["RESET_TOKEN_INVALID"]._serialized_options = b'\350\371\030\003'
+  _globals['_ERRORREASON'].values_by_name["VERIFICATION_TOKEN_INVALID"]._loaded_options = None
+  _globals['_ERRORREASON'].values_by_name["VERIFICATION_TOKEN_INVALID"]._serialized_options = b'\350\371\030\003'
+  _globals['_ERRORREASON'].values_by_name["DISPLAY_NAME_INVALID"]._loaded_options = None
+  _globals['_ERRORREASON'].values_by_name["DISPLAY_NAME_INVALID"]._serialized_options = b'\350\371\030\003'
   _globals['_ERRORREASON'].values_by_name["NOT_AUTHENTICATED"]._loaded_options = None
   _globals['_ERRORREASON'].values_by_name["NOT_AUTHENTICATED"]._serialized_options = b'\350\371\030\020'
   _globals['_ERRORREASON'].values_by_name["INVALID_CREDENTIALS"]._loaded_options = None
@@ -57,6 +63,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERRORREASON'].values_by_name["REFRESH_TOKEN_REUSED"]._serialized_options = b'\350\371\030\020'
   _globals['_ERRORREASON'].values_by_name["INTROSPECTION_LOOPBACK_ONLY"]._loaded_options = None
   _globals['_ERRORREASON'].values_by_name["INTROSPECTION_LOOPBACK_ONLY"]._serialized_options = b'\350\371\030\007'
+  _globals['_ERRORREASON'].values_by_name["ACCOUNT_DISABLED"]._loaded_options = None
+  _globals['_ERRORREASON'].values_by_name["ACCOUNT_DISABLED"]._serialized_options = b'\350\371\030\007'
+  _globals['_ERRORREASON'].values_by_name["ADMIN_ONLY"]._loaded_options = None
+  _globals['_ERRORREASON'].values_by_name["ADMIN_ONLY"]._serialized_options = b'\350\371\030\007'
   _globals['_ERRORREASON'].values_by_name["EMAIL_TAKEN"]._loaded_options = None
   _globals['_ERRORREASON'].values_by_name["EMAIL_TAKEN"]._serialized_options = b'\350\371\030\006'
   _globals['_ERRORREASON'].values_by_name["SESSION_NOT_FOUND"]._loaded_options = None
@@ -69,6 +79,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERRORREASON'].values_by_name["UNIMPLEMENTED"]._serialized_options = b'\350\371\030\014'
   _globals['_ERRORREASON'].values_by_name["INTERNAL"]._loaded_options = None
   _globals['_ERRORREASON'].values_by_name["INTERNAL"]._serialized_options = b'\350\371\030\r'
+  _globals['_ERRORREASON'].values_by_name["USER_NOT_FOUND"]._loaded_options = None
+  _globals['_ERRORREASON'].values_by_name["USER_NOT_FOUND"]._serialized_options = b'\350\371\030\005'
   _globals['_ERRORREASON'].values_by_name["INVALID_JSON"]._loaded_options = None
   _globals['_ERRORREASON'].values_by_name["INVALID_JSON"]._serialized_options = b'\350\371\030\003'
   _globals['_ERRORREASON'].values_by_name["INVALID_FIELD"]._loaded_options = None
@@ -98,5 +110,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERRORREASON'].values_by_name["AUTH_UNAVAILABLE"]._loaded_options = None
   _globals['_ERRORREASON'].values_by_name["AUTH_UNAVAILABLE"]._serialized_options = b'\350\371\030\016'
   _globals['_ERRORREASON']._serialized_start=103
-  _globals['_ERRORREASON']._serialized_end=1014
+  _globals['_ERRORREASON']._serialized_end=1191
 # @@protoc_insertion_point(module_scope)

@@ -32,6 +32,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     WEAK_PASSWORD: _ErrorReason.ValueType  # 3
     PASSWORD_TOO_LONG: _ErrorReason.ValueType  # 4
     TOKEN_TOO_LONG: _ErrorReason.ValueType  # 5
+    RESET_TOKEN_INVALID: _ErrorReason.ValueType  # 6
+    """A password-reset token that is wrong, used, voided by a newer one, or expired."""
+    VERIFICATION_TOKEN_INVALID: _ErrorReason.ValueType  # 7
+    """An email-verification token that is wrong, used or expired."""
+    DISPLAY_NAME_INVALID: _ErrorReason.ValueType  # 8
+    """A display name over 100 characters, or with control characters."""
     NOT_AUTHENTICATED: _ErrorReason.ValueType  # 10
     """UNAUTHENTICATED"""
     INVALID_CREDENTIALS: _ErrorReason.ValueType  # 11
@@ -41,6 +47,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     REFRESH_TOKEN_REUSED: _ErrorReason.ValueType  # 15
     INTROSPECTION_LOOPBACK_ONLY: _ErrorReason.ValueType  # 20
     """PERMISSION_DENIED"""
+    ACCOUNT_DISABLED: _ErrorReason.ValueType  # 21
+    """Login to an account an operator disabled."""
+    ADMIN_ONLY: _ErrorReason.ValueType  # 22
+    """An admin RPC called with the access token of a user whose role is not `admin`."""
     EMAIL_TAKEN: _ErrorReason.ValueType  # 30
     """Other answers of the server."""
     SESSION_NOT_FOUND: _ErrorReason.ValueType  # 31
@@ -48,6 +58,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     STORE_UNAVAILABLE: _ErrorReason.ValueType  # 33
     UNIMPLEMENTED: _ErrorReason.ValueType  # 34
     INTERNAL: _ErrorReason.ValueType  # 35
+    USER_NOT_FOUND: _ErrorReason.ValueType  # 36
+    """An admin RPC named an email no account has."""
     INVALID_JSON: _ErrorReason.ValueType  # 40
     """Answered by the REST gateway, for failures that never reached the server or carried no ErrorInfo."""
     INVALID_FIELD: _ErrorReason.ValueType  # 41
@@ -80,6 +92,12 @@ INVALID_EMAIL: ErrorReason.ValueType  # 2
 WEAK_PASSWORD: ErrorReason.ValueType  # 3
 PASSWORD_TOO_LONG: ErrorReason.ValueType  # 4
 TOKEN_TOO_LONG: ErrorReason.ValueType  # 5
+RESET_TOKEN_INVALID: ErrorReason.ValueType  # 6
+"""A password-reset token that is wrong, used, voided by a newer one, or expired."""
+VERIFICATION_TOKEN_INVALID: ErrorReason.ValueType  # 7
+"""An email-verification token that is wrong, used or expired."""
+DISPLAY_NAME_INVALID: ErrorReason.ValueType  # 8
+"""A display name over 100 characters, or with control characters."""
 NOT_AUTHENTICATED: ErrorReason.ValueType  # 10
 """UNAUTHENTICATED"""
 INVALID_CREDENTIALS: ErrorReason.ValueType  # 11
@@ -89,6 +107,10 @@ SESSION_REVOKED: ErrorReason.ValueType  # 14
 REFRESH_TOKEN_REUSED: ErrorReason.ValueType  # 15
 INTROSPECTION_LOOPBACK_ONLY: ErrorReason.ValueType  # 20
 """PERMISSION_DENIED"""
+ACCOUNT_DISABLED: ErrorReason.ValueType  # 21
+"""Login to an account an operator disabled."""
+ADMIN_ONLY: ErrorReason.ValueType  # 22
+"""An admin RPC called with the access token of a user whose role is not `admin`."""
 EMAIL_TAKEN: ErrorReason.ValueType  # 30
 """Other answers of the server."""
 SESSION_NOT_FOUND: ErrorReason.ValueType  # 31
@@ -96,6 +118,8 @@ THROTTLED: ErrorReason.ValueType  # 32
 STORE_UNAVAILABLE: ErrorReason.ValueType  # 33
 UNIMPLEMENTED: ErrorReason.ValueType  # 34
 INTERNAL: ErrorReason.ValueType  # 35
+USER_NOT_FOUND: ErrorReason.ValueType  # 36
+"""An admin RPC named an email no account has."""
 INVALID_JSON: ErrorReason.ValueType  # 40
 """Answered by the REST gateway, for failures that never reached the server or carried no ErrorInfo."""
 INVALID_FIELD: ErrorReason.ValueType  # 41
