@@ -1,4 +1,4 @@
-"""The `authsvc` command: serve, migrate, and key management."""
+"""The `authsvc` command: serve, migrate, key management, and accounts (`authsvc users`)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ import os
 import re
 import signal
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from authsvc.app.preflight import preflight
 from authsvc.app.start import RunningServer, StartupError, start_server
 from authsvc.clock import Clock, system_clock
+from authsvc.domain.admin import ROLES, AccountDetails, AccountRecord, AdminService
+from authsvc.domain.errors import AuthError, ServiceUnavailable
 from authsvc.domain.keys import prunable_before, signing_kid
 from authsvc.domain.retention import (
     DEFAULT_BATCH_SIZE,
+    delete_account_tokens_expired_before,
     delete_ended_throttle_windows,
+    delete_finished_mail_before,
     delete_sessions_ended_before,
 )
 from authsvc.logs import configure_logging
@@ -26,6 +31,7 @@ from authsvc.settings import Settings, SettingsError
 from authsvc.store import StoreError
 from authsvc.store.key_files import KeyStoreError, add_key, prune_keys, revoke_key
 from authsvc.store.migrate import is_migrated, migrate
+from authsvc.store.outbox_sql import SqlOutbox
 from authsvc.store.sql import open_store
 from authsvc.store.throttle import SqlAttemptStore
 from authsvc.transport.tls import TlsError
@@ -113,10 +119,96 @@ async def _prune_sessions(settings: Settings, older_than: timedelta, batch_size:
     try:
         deleted = await delete_sessions_ended_before(store, cutoff, batch_size)
         windows = await delete_ended_throttle_windows(SqlAttemptStore(store.runner), clock(), batch_size)
+        tokens = await delete_account_tokens_expired_before(store, cutoff, batch_size)
+        mails = await delete_finished_mail_before(SqlOutbox(store.runner), cutoff, batch_size)
     finally:
         await store.close()
     print(f"deleted {deleted} sessions that expired or were revoked before {cutoff.isoformat()}")
     print(f"deleted {windows} login throttling counters whose window had ended")
+    print(f"deleted {tokens} reset and verification tokens that expired before {cutoff.isoformat()}")
+    print(f"deleted {mails} sent or abandoned mails queued before {cutoff.isoformat()}")
+
+
+def _moment(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _account_line(account: AccountRecord) -> str:
+    """One account of `users list`: tab-separated email, id, role, created, and the two flags."""
+    profile = account.profile
+    verified = "verified" if profile.email_verified else "unverified"
+    disabled = "disabled" if account.disabled_at is not None else "enabled"
+    return "\t".join(
+        (profile.email, profile.user_id, profile.role, _moment(profile.created_at), verified, disabled)
+    )
+
+
+async def _users(settings: Settings, args: argparse.Namespace, clock: Clock) -> None:
+    """`authsvc users ...`: what operators do to accounts, on the database every replica reads, so a
+    disable reaches every running server at its next call."""
+    if not await is_migrated(settings.database_url):
+        raise StartupError("the database schema is not at the newest revision: run `authsvc migrate`")
+    store = await open_store(settings.database_url, timeout_seconds=settings.db_timeout_seconds)
+    try:
+        admin = AdminService(store, clock)
+        command = args.users_command
+        if command in ("disable", "enable"):
+            outcome = await admin.set_disabled(args.email, command == "disable")
+            profile = outcome.account.profile
+            if command == "disable":
+                print(
+                    f"disabled {profile.email} (user {profile.user_id}); "
+                    f"revoked {outcome.revoked_sessions} sessions"
+                )
+            else:
+                print(f"enabled {profile.email} (user {profile.user_id})")
+        elif command == "list":
+            for account in await admin.list_accounts(args.limit):
+                print(_account_line(account))
+        elif command == "show":
+            _print_details(await admin.show(args.email))
+        else:
+            account = await admin.set_role(args.email, args.role)
+            print(f"{account.profile.email} is now {account.profile.role}")
+    finally:
+        await store.close()
+
+
+def _print_details(details: AccountDetails) -> None:
+    account = details.account
+    profile = account.profile
+    verified = "no" if account.email_verified_at is None else f"yes ({_moment(account.email_verified_at)})"
+    disabled = "no" if account.disabled_at is None else f"yes (since {_moment(account.disabled_at)})"
+    print(f"user_id: {profile.user_id}")
+    print(f"email: {profile.email}")
+    print(f"display_name: {profile.display_name}")
+    print(f"role: {profile.role}")
+    print(f"created_at: {_moment(profile.created_at)}")
+    print(f"email_verified: {verified}")
+    print(f"disabled: {disabled}")
+    print(f"live_sessions: {details.live_sessions}")
+
+
+def _add_users_commands(commands: Any) -> None:
+    users = commands.add_parser("users", help="accounts: disable, enable, list, show, set-role")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    disable = users_commands.add_parser(
+        "disable", help="disable an account: every session ends at once, on every replica; logins are refused"
+    )
+    disable.add_argument("email")
+    enable = users_commands.add_parser("enable", help="let a disabled account log in again")
+    enable.add_argument("email")
+    listing = users_commands.add_parser(
+        "list", help="one line per account, oldest first: email, id, role, created, verified, disabled"
+    )
+    listing.add_argument("--limit", type=_positive, default=100, help="at most this many (default 100)")
+    show = users_commands.add_parser("show", help="an account's profile and its live session count")
+    show.add_argument("email")
+    set_role = users_commands.add_parser(
+        "set-role", help="make an account admin (it may call the admin RPCs) or user again"
+    )
+    set_role.add_argument("email")
+    set_role.add_argument("role", choices=ROLES)
 
 
 def _activation_delay(settings: Settings) -> timedelta:
@@ -168,6 +260,24 @@ def _kid_as_operand(argv: list[str]) -> list[str]:
     return argv
 
 
+def _run(args: argparse.Namespace, settings: Settings, clock: Clock) -> None:
+    """Run the command `args` names (every one but `check`)."""
+    if args.command == "serve":
+        asyncio.run(_serve(settings))
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "keys" and args.keys_command == "rotate":
+        _rotate_keys(settings, clock)
+    elif args.command == "keys" and args.keys_command == "revoke":
+        _revoke_key(settings, args.kid, clock)
+    elif args.command == "keys":
+        _prune_keys(settings, clock)
+    elif args.command == "prune":
+        asyncio.run(_prune_sessions(settings, args.older_than, args.batch_size, clock))
+    elif args.command == "users":
+        asyncio.run(_users(settings, args, clock))
+
+
 def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     parser = argparse.ArgumentParser(prog="authsvc", description="authsvc: gRPC authentication service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +313,7 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
         default=DEFAULT_BATCH_SIZE,
         help=f"rows deleted per transaction (default {DEFAULT_BATCH_SIZE})",
     )
+    _add_users_commands(commands)
     args = parser.parse_args(_kid_as_operand(sys.argv[1:] if argv is None else list(argv)))
 
     # `serve` logs on stdout; every other command prints its result there and logs on stderr.
@@ -222,19 +333,11 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
             # Whatever these create (data dir, database and its -wal/-shm, keys) is the service's alone:
             # 0700 folders, 0600 files. Only here: tests run the other commands inside pytest's process.
             os.umask(0o077)
-        if args.command == "serve":
-            asyncio.run(_serve(settings))
-        elif args.command == "migrate":
-            asyncio.run(_migrate(settings))
-        elif args.command == "keys" and args.keys_command == "rotate":
-            _rotate_keys(settings, clock)
-        elif args.command == "keys" and args.keys_command == "revoke":
-            _revoke_key(settings, args.kid, clock)
-        elif args.command == "keys":
-            _prune_keys(settings, clock)
-        elif args.command == "prune":
-            asyncio.run(_prune_sessions(settings, args.older_than, args.batch_size, clock))
-    except (SettingsError, StartupError, KeyStoreError) as exc:
+        _run(args, settings, clock)
+    except ServiceUnavailable as exc:  # the domain's word for a store outage: a database failure
+        print(f"authsvc: database: {exc.__cause__ or exc}", file=sys.stderr)
+        return 3
+    except (SettingsError, StartupError, KeyStoreError, AuthError) as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:

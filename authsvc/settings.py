@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from authsvc import gateway_secret
+from authsvc.mail.settings import MailSettings
 
 DEFAULT_DATA_DIR = Path("./data")
 _SECRET_NAMES = ("password", "secret")
@@ -77,6 +78,25 @@ class Settings:
     allow_insecure: bool = False  # plain text on a non-loopback address, on purpose
     metrics_listen: str = ""  # empty: no metrics listener
     log_level: str = "INFO"
+    # Mail (authsvc/mail/settings.py checks these): without an SMTP URL, .eml files in the data dir's `mail`
+    # folder, so `make run` needs no mail server; links in mail start with public_url.
+    smtp_url: str = ""
+    mail_from: str = ""
+    public_url: str = ""
+    mail_retry_seconds: float = 30.0
+    mail_templates_dir: Path | None = None
+    # Password reset and email verification (authsvc/domain/recovery.py): the mailed tokens' lifetimes,
+    # and the throttles (every ForgotPassword counts, for its email and its address; every ResetPassword
+    # with a wrong token counts for its address; every verification request for its user).
+    reset_token_ttl_seconds: int = 1800
+    verify_token_ttl_seconds: int = 86_400
+    forgot_window_seconds: int = 3600
+    forgot_max_per_email: int = 5
+    forgot_max_per_address: int = 20
+    reset_window_seconds: int = 900
+    reset_max_failures_per_address: int = 10
+    verify_request_window_seconds: int = 3600
+    verify_request_max_per_user: int = 5
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -114,6 +134,33 @@ class Settings:
             raise SettingsError("AUTHSVC_REFRESH_GRACE_SECONDS must be 0 or more")
         self._check_introspection()
         self._check_operations()
+        self._check_mail()
+
+    def _check_mail(self) -> None:
+        for name in (
+            "reset_token_ttl_seconds",
+            "verify_token_ttl_seconds",
+            "forgot_window_seconds",
+            "forgot_max_per_email",
+            "forgot_max_per_address",
+            "reset_window_seconds",
+            "reset_max_failures_per_address",
+            "verify_request_window_seconds",
+            "verify_request_max_per_user",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
+        try:
+            self.mail  # noqa: B018 (built to check it: an unusable value stops the start)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+
+    @property
+    def mail(self) -> MailSettings:
+        """The mail settings: where mail goes, who it is from, and the links' base."""
+        return MailSettings(
+            self.smtp_url, self.mail_from, self.public_url, self.mail_retry_seconds, self.mail_templates_dir
+        )
 
     def _check_introspection(self) -> None:
         for name in ("introspection_window_seconds", "introspection_max_failures_per_address"):
@@ -218,6 +265,20 @@ class Settings:
             "AUTHSVC_ALLOW_INSECURE": ("allow_insecure", _parse_bool),
             "AUTHSVC_METRICS_LISTEN": ("metrics_listen", str),
             "AUTHSVC_LOG_LEVEL": ("log_level", str),
+            "AUTHSVC_SMTP_URL": ("smtp_url", str),
+            "AUTHSVC_MAIL_FROM": ("mail_from", str),
+            "AUTHSVC_PUBLIC_URL": ("public_url", str),
+            "AUTHSVC_MAIL_RETRY_SECONDS": ("mail_retry_seconds", float),
+            "AUTHSVC_MAIL_TEMPLATES_DIR": ("mail_templates_dir", Path),
+            "AUTHSVC_RESET_TOKEN_TTL_SECONDS": ("reset_token_ttl_seconds", int),
+            "AUTHSVC_VERIFY_TOKEN_TTL_SECONDS": ("verify_token_ttl_seconds", int),
+            "AUTHSVC_FORGOT_WINDOW_SECONDS": ("forgot_window_seconds", int),
+            "AUTHSVC_FORGOT_MAX_PER_EMAIL": ("forgot_max_per_email", int),
+            "AUTHSVC_FORGOT_MAX_PER_ADDRESS": ("forgot_max_per_address", int),
+            "AUTHSVC_RESET_WINDOW_SECONDS": ("reset_window_seconds", int),
+            "AUTHSVC_RESET_MAX_FAILURES_PER_ADDRESS": ("reset_max_failures_per_address", int),
+            "AUTHSVC_VERIFY_REQUEST_WINDOW_SECONDS": ("verify_request_window_seconds", int),
+            "AUTHSVC_VERIFY_REQUEST_MAX_PER_USER": ("verify_request_max_per_user", int),
         }
         for variable, (name, convert) in converters.items():
             raw = environ.get(variable)
@@ -236,6 +297,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("database_url", "redis_url"):
                 value = mask_url_password(str(value))
+            elif f.name == "smtp_url":
+                value = self.mail.describe()["smtp_url"]  # the password masked
             elif f.name == "gateway_secret_file":  # where the secret is, not the secret
                 value = str(value)
             elif f.name == "gateway_tls_names":

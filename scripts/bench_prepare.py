@@ -114,6 +114,7 @@ async def prepare(database_url: str, keys_dir: Path, plan: Plan, rounds: int) ->
                 session_id=sid,
                 email=owner.email,
                 role="user",
+                email_verified=False,
                 now=now,
                 ttl=timedelta(hours=1),
             )

@@ -22,6 +22,18 @@ async def run_cli(
 
     It runs in a thread because the command starts its own event loop.
     """
+    code, out, _err = await run_cli_capturing_errors(monkeypatch, capsys, settings, clock, *argv)
+    return code, out
+
+
+async def run_cli_capturing_errors(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    settings: Settings,
+    clock: ManualClock,
+    *argv: str,
+) -> tuple[int, str, str]:
+    """`run_cli`, returning what the command wrote on stderr too."""
     monkeypatch.setattr(cli, "configure_logging", lambda *_args: None)  # keep pytest's handlers
     environment = {
         "AUTHSVC_DATA_DIR": str(settings.data_dir),
@@ -36,4 +48,5 @@ async def run_cli(
         monkeypatch.setenv(name, value)
     capsys.readouterr()
     code = await asyncio.to_thread(cli.main, list(argv), clock=clock)
-    return code, capsys.readouterr().out
+    written = capsys.readouterr()
+    return code, written.out, written.err

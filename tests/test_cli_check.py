@@ -88,3 +88,19 @@ def test_an_unreadable_signing_key_exits_non_zero(monkeypatch, capsys, migrated)
     (migrated / "keys" / "20260101T000000000000Z-bad.pem").write_text("not a key")
     code, _, err = run_check(monkeypatch, capsys, migrated)
     assert code != 0 and "cannot read signing key" in err
+
+
+def test_a_mail_template_that_does_not_render_exits_non_zero_naming_it(
+    monkeypatch, capsys, migrated, tmp_path
+):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "reset.txt").write_text("Subject: Reset\n\nOpen $link within $lifetme\n")
+    code, out, err = run_check(monkeypatch, capsys, migrated, AUTHSVC_MAIL_TEMPLATES_DIR=str(templates))
+    assert (code != 0, out) == (True, "")
+    assert len(err.splitlines()) == 1 and "mail template reset" in err, err
+
+
+def test_an_smtp_url_without_a_from_address_exits_non_zero(monkeypatch, capsys, migrated):
+    code, _, err = run_check(monkeypatch, capsys, migrated, AUTHSVC_SMTP_URL="smtp://127.0.0.1:2525")
+    assert code != 0 and "AUTHSVC_MAIL_FROM must be set when AUTHSVC_SMTP_URL is" in err, err

@@ -56,7 +56,7 @@ def test_admin_commands_print_only_their_result_on_stdout_and_log_on_stderr(tmp_
     assert pruned_keys.startswith(("no signing key to remove", "removed signing key ")), pruned_keys
 
     pruned = _stdout_lines(_authsvc(tmp_path, "prune", "--older-than", "30d"))
-    assert [line.split(" ")[:2] for line in pruned] == [["deleted", "0"], ["deleted", "0"]], pruned
+    assert [line.split(" ")[:2] for line in pruned] == [["deleted", "0"]] * 4, pruned
 
 
 def test_a_postgresql_database_that_does_not_exist_is_one_line_on_stderr(tmp_path, postgres_admin_url):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,40 @@ def test_the_start_up_description_masks_the_database_password():
     described = settings.describe()
     assert described["database_url"] == "postgresql+asyncpg://auth:***@db:5432/auth"
     assert "s3cret" not in repr(described)
+
+
+def test_mail_and_account_token_defaults_let_make_run_work_without_a_mail_server():
+    settings = Settings.from_env({})
+    assert settings.mail.smtp is None  # .eml files in the data dir
+    assert settings.mail.links_base == "http://127.0.0.1:8080"
+    assert (settings.reset_token_ttl_seconds, settings.verify_token_ttl_seconds) == (1800, 86400)
+    assert (settings.forgot_max_per_email, settings.forgot_max_per_address) == (5, 20)
+
+
+def test_the_start_up_description_masks_the_smtp_password():
+    settings = Settings.from_env(
+        {
+            "AUTHSVC_SMTP_URL": "smtp+starttls://ada:s3cret@mail.example.com",
+            "AUTHSVC_MAIL_FROM": "Authsvc <no-reply@example.com>",
+            "AUTHSVC_PUBLIC_URL": "https://auth.example.com",
+            "AUTHSVC_RESET_TOKEN_TTL_SECONDS": "600",
+        }
+    )
+    described = settings.describe()
+    assert described["smtp_url"] == "smtp+starttls://ada:***@mail.example.com:587"
+    assert described["reset_token_ttl_seconds"] == "600"
+    assert "s3cret" not in str(described)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"AUTHSVC_SMTP_URL": "smtp://mail.example.com"}, "AUTHSVC_MAIL_FROM must be set"),
+        ({"AUTHSVC_PUBLIC_URL": "auth.example.com"}, "AUTHSVC_PUBLIC_URL must be an http(s) URL"),
+        ({"AUTHSVC_RESET_TOKEN_TTL_SECONDS": "0"}, "AUTHSVC_RESET_TOKEN_TTL_SECONDS must be positive"),
+        ({"AUTHSVC_FORGOT_MAX_PER_EMAIL": "-1"}, "AUTHSVC_FORGOT_MAX_PER_EMAIL must be positive"),
+    ],
+)
+def test_unusable_mail_settings_stop_the_start_naming_the_variable(environ, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env(environ)

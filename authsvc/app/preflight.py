@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from authsvc.app.errors import StartupError
+from authsvc.app.services import account_mails
 from authsvc.settings import Settings
 from authsvc.store import StoreError
 from authsvc.store.key_files import KeyStoreError, check_keys
@@ -19,7 +20,8 @@ from authsvc.transport.tls import TlsError, TlsFiles, read_material
 
 
 async def preflight(settings: Settings) -> str:
-    """Check the TLS files, the signing keys and the database; return a one-line verdict starting "ok".
+    """Check the TLS files, the mail templates, the signing keys and the database; return a one-line verdict
+    starting "ok".
 
     Raise StartupError with the reason when `authsvc serve` would fail.
     """
@@ -30,6 +32,10 @@ async def preflight(settings: Settings) -> str:
             )
         except TlsError as exc:
             raise StartupError(str(exc)) from exc
+    try:
+        account_mails(settings)  # the templates of AUTHSVC_MAIL_TEMPLATES_DIR must render
+    except ValueError as exc:
+        raise StartupError(str(exc)) from exc
     _check_keys(settings.signing_keys_dir)
     if _missing_sqlite_file(settings.database_url):
         migrated = False

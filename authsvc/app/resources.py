@@ -1,20 +1,25 @@
 """What the server runs on, opened from the settings: the schema, the store, the attempt counters, the
-signing keys (files in the keys directory) and the gateway secret.
+signing keys (files in the keys directory), the gateway secret and the mail courier.
 
 Each raises with what to fix: StartupError, KeyStoreError (keys) or StoreError (database).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authsvc import gateway_secret
 from authsvc.app.errors import StartupError
+from authsvc.clock import Clock
+from authsvc.domain.courier import Courier
 from authsvc.domain.keys import KeyRing, LiveKeyRing
+from authsvc.mail.delivery import open_delivery
 from authsvc.settings import Settings
 from authsvc.store.key_files import KeyDirectory, load_or_create_keys, load_refresh_secret
 from authsvc.store.migrate import is_migrated, migrate
+from authsvc.store.outbox_sql import SqlOutbox
 from authsvc.store.sql import SqlStore, open_store
 from authsvc.store.throttle import AttemptStore, SqlAttemptStore
 from authsvc.store.throttle_redis import RedisAttemptStore
@@ -67,3 +72,16 @@ def open_attempt_store(settings: Settings, store: SqlStore) -> AttemptStore:
             settings.redis_url, settings.redis_key_prefix, settings.db_timeout_seconds
         )
     return SqlAttemptStore(store.runner)
+
+
+def open_courier(
+    settings: Settings, store: SqlStore, clock: Clock, on_event: Callable[[str, int], None]
+) -> Courier:
+    """The courier of this server (not started): it sends the outbox in the store's database through SMTP
+    (AUTHSVC_SMTP_URL), or without it writes .eml files in the data dir's `mail` folder; the log says
+    which, and where."""
+    mail = settings.mail
+    delivery = open_delivery(mail, settings.data_dir)
+    return Courier(
+        SqlOutbox(store.runner), delivery, clock, retry_seconds=mail.retry_seconds, on_event=on_event
+    )

@@ -18,11 +18,13 @@ from authsvc.app.resources import (
     load_gateway_secret,
     load_signing_keys,
     open_attempt_store,
+    open_courier,
     open_sql_store,
     prepare_schema,
 )
-from authsvc.app.services import Services, build_services
+from authsvc.app.services import Services, account_mails, build_services
 from authsvc.clock import Clock, system_clock
+from authsvc.domain.courier import Courier
 from authsvc.domain.keys import LiveKeyRing
 from authsvc.domain.passwords import PasswordHasher
 from authsvc.settings import Settings
@@ -52,6 +54,7 @@ class RunningServer:
     keys: LiveKeyRing | None = None
     _key_reloader: asyncio.Task[None] | None = field(default=None, repr=False)
     services: Services | None = None
+    courier: Courier | None = None  # sends the outbox's mail; closed before the store
 
     def reload_tls(self) -> None:
         """Re-read the TLS files for the next handshakes (what SIGHUP does); connections open stay up.
@@ -88,6 +91,9 @@ class RunningServer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.server.stop(grace)
+        if self.courier is not None:
+            # The mail being sent gets the grace too; the rest of its batch goes back to the outbox.
+            await self.courier.close(grace_seconds=5.0 if grace is None else grace)
         if self.metrics_listener is not None:
             await self.metrics_listener.stop()
         await self.store.close()
@@ -110,13 +116,26 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
     metrics = ServerMetrics()
     metrics_listener: MetricsListener | None = None
     try:
-        services = build_services(settings, store, attempts, keys, clock)
+        try:
+            mails = account_mails(settings)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        courier = open_courier(settings, store, clock, metrics.observe)
+        metrics.watch_mail_outbox(lambda: courier.pending)
+        services = build_services(settings, store, attempts, keys, clock, mails=mails, mail_queue=courier)
         hasher = services.hasher
         metrics.watch_bcrypt_queue(lambda: hasher.queue_depth)
         await hasher.warm_up()
         try:
             bound = bind_server(
-                services.auth, services.sessions, settings, gateway_secret=gateway_secret, metrics=metrics
+                services.auth,
+                services.sessions,
+                settings,
+                gateway_secret=gateway_secret,
+                metrics=metrics,
+                account=services.account,
+                admin=services.admin,
+                recovery=services.recovery,
             )
         except ListenError as exc:
             raise StartupError(str(exc)) from exc
@@ -147,7 +166,9 @@ async def start_server(settings: Settings, clock: Clock = system_clock) -> Runni
         metrics_listener=metrics_listener,
         keys=keys.ring,
         services=services,
+        courier=courier,
     )
+    courier.start()  # sends what waits in the outbox (queued before a restart, or by other replicas)
     publish = partial(set_serving, bound.health)
     keys_dir = settings.signing_keys_dir
     # The first check runs before start_server returns, so a started server already reports its health.

@@ -25,6 +25,24 @@ LOGOUT = "logout"
 LOGOUT_ALL = "logout_all"
 REUSE_DETECTED = "reuse_detected"
 SESSION_REVOKED = "session_revoked"  # the user revoked one of their sessions (RevokeSession)
+# The account lifecycle: what a user does to their account, and what operators do to accounts.
+PROFILE_UPDATED = "profile_updated"
+# (S105: event names, not secrets.) PASSWORD_CHANGED's `count`: the other sessions revoked.
+PASSWORD_CHANGED = "password_changed"  # noqa: S105
+# A wrong password at ChangePassword or DeleteAccount.
+PASSWORD_CHECK_FAILED = "password_check_failed"  # noqa: S105
+ACCOUNT_DELETED = "account_deleted"  # the user id stays in the log; nothing else of the account does
+LOGIN_DISABLED = "login_disabled"  # the right password for a disabled account
+ACCOUNT_DISABLED = "account_disabled"  # `count`: the sessions revoked
+ACCOUNT_ENABLED = "account_enabled"
+ROLE_CHANGED = "role_changed"
+ADMIN_DENIED = "admin_denied"  # an admin RPC called by a user who is not one
+# Password reset and email verification (authsvc/domain/recovery.py). S105: event names, not secrets.
+PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 (user_id null: no enabled account)
+PASSWORD_RESET = "password_reset"  # noqa: S105 (`count`: the sessions revoked)
+RESET_TOKEN_REFUSED = "reset_token_refused"  # noqa: S105 (a wrong, used, voided or expired token)
+EMAIL_VERIFICATION_REQUESTED = "email_verification_requested"  # `count`: 1 mailed, 0 already verified
+EMAIL_VERIFIED = "email_verified"
 
 
 # The longest text of an IP address (IPv6 with an embedded IPv4 address); the transport normalises

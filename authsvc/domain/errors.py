@@ -113,3 +113,35 @@ class Throttled(AuthError):
 class ServiceUnavailable(AuthError):
     reason = "STORE_UNAVAILABLE"
     default_message = "Service is temporarily unavailable; try again"
+
+
+# -- the account lifecycle: profile and operators ------------------------------------------------------
+class DisplayNameInvalid(InvalidRequest):
+    reason = "DISPLAY_NAME_INVALID"
+    default_message = "Display name must be at most 100 characters, without control characters"
+
+
+class AccountDisabled(PermissionDenied):
+    reason = "ACCOUNT_DISABLED"
+    default_message = "This account has been disabled"
+
+
+class AdminOnly(PermissionDenied):
+    reason = "ADMIN_ONLY"
+    default_message = "Only an admin may do this"
+
+
+class UserNotFound(AuthError):
+    reason = "USER_NOT_FOUND"
+    default_message = "No account has this email"
+
+
+# -- password reset and email verification (authsvc/domain/recovery.py) ----------------------------------
+class ResetTokenInvalid(InvalidRequest):
+    reason = "RESET_TOKEN_INVALID"
+    default_message = "This reset link is invalid, used, replaced by a newer one, or expired"
+
+
+class VerificationTokenInvalid(InvalidRequest):
+    reason = "VERIFICATION_TOKEN_INVALID"
+    default_message = "This verification link is invalid, used, or expired"

@@ -11,6 +11,8 @@ from datetime import datetime
 from functools import partial
 
 from authsvc.store import SessionStore
+from authsvc.store.interface import AccountTokenStore
+from authsvc.store.outbox import Outbox
 from authsvc.store.throttle import SqlAttemptStore
 
 DEFAULT_BATCH_SIZE = 500
@@ -44,3 +46,19 @@ async def delete_ended_throttle_windows(
 ) -> int:
     """Delete the login-throttling counters whose window has ended, in batches; return how many."""
     return await _in_batches(partial(attempts.delete_ended_windows, now), batch_size)
+
+
+async def delete_account_tokens_expired_before(
+    store: AccountTokenStore, cutoff: datetime, batch_size: int = DEFAULT_BATCH_SIZE
+) -> int:
+    """Delete the reset and verification tokens that expired before `cutoff` (used or not: an expired
+    token is refused either way), in batches; return how many."""
+    return await _in_batches(partial(store.delete_account_tokens_before, cutoff), batch_size)
+
+
+async def delete_finished_mail_before(
+    outbox: Outbox, cutoff: datetime, batch_size: int = DEFAULT_BATCH_SIZE
+) -> int:
+    """Delete the sent or abandoned mails (their bodies are gone already) queued before `cutoff`, in
+    batches; return how many."""
+    return await _in_batches(partial(outbox.delete_finished_before, cutoff), batch_size)

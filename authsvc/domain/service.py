@@ -12,12 +12,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from authsvc.clock import Clock, to_epoch_seconds
 from authsvc.domain import audit
 from authsvc.domain.audit import ClientInfo
 from authsvc.domain.emails import normalise_email
 from authsvc.domain.errors import (
+    AccountDisabled,
     EmailTaken,
     InvalidCredentials,
     InvalidRequest,
@@ -39,6 +41,7 @@ from authsvc.store import (
     Session,
     Store,
     User,
+    UserDisabled,
 )
 
 __all__ = ["AuthService", "Caller", "ClientInfo", "IssuedTokens", "Registered", "TokenPolicy"]
@@ -81,6 +84,7 @@ class _Owner:
     id: str
     email: str
     role: str
+    email_verified: bool
 
 
 class AuthService:
@@ -139,7 +143,12 @@ class AuthService:
         if user is None or not matched:
             audit.record(audit.LOGIN_FAILED, client, level=logging.WARNING)
             raise InvalidCredentials()
+        # The password was right, so this is no failed attempt, whatever follows.
         await self._throttle.record_success(attempt)
+        # Only now is a disabled account told apart: answering ACCOUNT_DISABLED before the password
+        # checked out would tell anyone holding a list of emails which accounts exist and are disabled.
+        if user.disabled:
+            self._refuse_disabled(user.id, client)
         if self._hasher.needs_rehash(user.password_hash):
             new_hash = await self._hasher.hash(password.encode("utf-8"))
             await self._store.rotate_password_hash(user.id, user.password_hash, new_hash)
@@ -155,6 +164,8 @@ class AuthService:
             await self._store.create_session(session)
         except NotFound as exc:  # the account was deleted between the password check and now
             raise InvalidCredentials() from exc
+        except UserDisabled:  # disabled since the row was read: the store decided atomically
+            self._refuse_disabled(user.id, client)
         audit.record(audit.LOGIN, client, user_id=user.id, session_id=session_id)
         return self._issue(user, session_id, refresh_token, expires_at, now)
 
@@ -176,7 +187,7 @@ class AuthService:
         if rotated is not None:
             user_id = rotated.session.user_id
             audit.record(audit.REFRESH, client, user_id=user_id, session_id=claims.session_id)
-            owner = _Owner(user_id, rotated.owner_email, rotated.owner_role)
+            owner = _Owner(user_id, rotated.owner_email, rotated.owner_role, rotated.owner_email_verified)
             return self._issue(owner, claims.session_id, child, expires_at, now)
         # Lost the compare-and-set: a concurrent refresh, a replay, or a dead session.
         session = await self._spent_token_session(claims, presented, now, client)
@@ -242,6 +253,11 @@ class AuthService:
             raise RefreshTokenReused()
         raise TokenInvalid()
 
+    @staticmethod
+    def _refuse_disabled(user_id: str, client: ClientInfo) -> NoReturn:
+        audit.record(audit.LOGIN_DISABLED, client, user_id=user_id, level=logging.WARNING)
+        raise AccountDisabled()
+
     async def _get_owner(self, session: Session) -> User:
         try:
             return await self._store.get_user(session.user_id)
@@ -256,6 +272,7 @@ class AuthService:
             session_id=session_id,
             email=user.email,
             role=user.role,
+            email_verified=user.email_verified,
             now=now,
             ttl=self._policy.access_ttl,
         )

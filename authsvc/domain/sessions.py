@@ -38,6 +38,7 @@ class Caller:
     email: str
     role: str
     expires_at: int  # the access token's `exp`, seconds since the epoch
+    email_verified: bool = False  # the token's claim: as the user's row said when it was minted
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,14 @@ class SessionService:
         now = self._clock()
         claims = self._tokens.read_access(access_token, now)
         await load_live_session(self._store, claims.session_id, claims.user_id, now)
-        return Caller(claims.user_id, claims.session_id, claims.email, claims.role, claims.expires_at)
+        return Caller(
+            claims.user_id,
+            claims.session_id,
+            claims.email,
+            claims.role,
+            claims.expires_at,
+            claims.email_verified,
+        )
 
     @reports_store_outage
     async def introspect(self, token: str, presented_secret: str | None, client: ClientInfo) -> Caller | None:

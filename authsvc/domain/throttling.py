@@ -129,17 +129,22 @@ class LoginThrottle:
         await _take(self._attempts, limits, now, LOGIN_THROTTLED, client)
         return LoginAttempt(pair, known, tuple(limit.key for limit in limits))
 
-    async def record_success(self, attempt: LoginAttempt) -> None:
+    async def record_success(self, attempt: LoginAttempt, *, remember_address: bool = True) -> None:
         """The attempt succeeded: clear its (account, address) count, give back its attempt on the other
-        counters, and know its address for the account from now on."""
+        counters, and know its address for the account from now on. With `remember_address` False (the
+        account was just deleted) forget the address instead: a mark's key holds the email."""
         if self._attempts is None:
             return
         now = self._clock()
         pair_key = PAIR_PREFIX + attempt.pair
         await self._attempts.delete_attempts(pair_key)
         await self._attempts.delete_attempt([key for key in attempt.counted if key != pair_key], now)
-        if attempt.known is not None:
+        if attempt.known is None:
+            return
+        if remember_address:
             await self._attempts.create_mark(attempt.known, now, self._policy.known_address_lifetime)
+        else:
+            await self._attempts.delete_attempts(attempt.known)
 
 
 class RegisterThrottle:
@@ -168,3 +173,87 @@ class RegisterThrottle:
                 )
             )
         await _take(self._attempts, limits, self._clock(), REGISTER_THROTTLED, client)
+
+
+# -- password reset and email verification (authsvc/domain/recovery.py) -----------------------------------
+# ForgotPassword: every request counts, for its email and for its address, whether or not an account has
+# the email (so the limits tell nothing about which exist); the per-email limit also bounds how much mail
+# a stranger can send someone. ResetPassword: every attempt counts for its address before its bcrypt work,
+# and a success gives its attempt back, so the limit is on wrong tokens. A verification request counts for
+# its user.
+FORGOT_THROTTLED = "forgot_password_throttled"
+RESET_THROTTLED = "reset_password_throttled"
+VERIFY_REQUEST_THROTTLED = "verify_request_throttled"
+FORGOT_EMAIL_PREFIX = "forgot:email:"
+FORGOT_ADDRESS_PREFIX = "forgot:address:"
+RESET_ADDRESS_PREFIX = "reset:address:"
+VERIFY_USER_PREFIX = "verify:user:"
+
+
+@dataclass(frozen=True)
+class RecoveryPolicy:
+    forgot_window: timedelta
+    forgot_max_per_email: int
+    forgot_max_per_address: int
+    reset_window: timedelta
+    reset_max_failures_per_address: int
+    verify_window: timedelta
+    verify_max_per_user: int
+
+
+class RecoveryThrottle:
+    """Decides whether a reset request, a reset or a verification request may go ahead; with no
+    `attempts` store, never refuses. Each method raises Throttled with the seconds until the fullest
+    window ends, or StoreUnavailable when the counters are unreachable (never unthrottled)."""
+
+    def __init__(self, attempts: AttemptStore | None, policy: RecoveryPolicy, clock: Clock) -> None:
+        self._attempts = attempts
+        self._policy = policy
+        self._clock = clock
+
+    @classmethod
+    def off(cls, clock: Clock) -> RecoveryThrottle:
+        return cls(None, RecoveryPolicy(timedelta(0), 0, 0, timedelta(0), 0, timedelta(0), 0), clock)
+
+    async def begin_forgot(self, email: str, client: ClientInfo) -> None:
+        """Count one reset request for the (normalised) email and for the client's address."""
+        if self._attempts is None:
+            return
+        policy = self._policy
+        limits = [
+            AttemptLimit(FORGOT_EMAIL_PREFIX + email, policy.forgot_max_per_email, policy.forgot_window)
+        ]
+        if client.ip_address:
+            limits.append(
+                AttemptLimit(
+                    FORGOT_ADDRESS_PREFIX + client.ip_address,
+                    policy.forgot_max_per_address,
+                    policy.forgot_window,
+                )
+            )
+        await _take(self._attempts, limits, self._clock(), FORGOT_THROTTLED, client)
+
+    async def begin_reset(self, client: ClientInfo) -> str | None:
+        """Count one reset attempt for the client's address; return the key to give back on success."""
+        if self._attempts is None:
+            return None
+        policy = self._policy
+        key = RESET_ADDRESS_PREFIX + (client.ip_address or NO_ADDRESS)
+        limits = [AttemptLimit(key, policy.reset_max_failures_per_address, policy.reset_window)]
+        await _take(self._attempts, limits, self._clock(), RESET_THROTTLED, client)
+        return key
+
+    async def reset_succeeded(self, key: str | None) -> None:
+        """The token was good: give the attempt back, so only wrong tokens add up."""
+        if self._attempts is not None and key is not None:
+            await self._attempts.delete_attempt([key], self._clock())
+
+    async def begin_verify_request(self, user_id: str, client: ClientInfo) -> None:
+        """Count one verification request for the user."""
+        if self._attempts is None:
+            return
+        policy = self._policy
+        limits = [
+            AttemptLimit(VERIFY_USER_PREFIX + user_id, policy.verify_max_per_user, policy.verify_window)
+        ]
+        await _take(self._attempts, limits, self._clock(), VERIFY_REQUEST_THROTTLED, client)

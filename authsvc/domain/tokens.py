@@ -41,6 +41,8 @@ class AccessClaims:
     email: str
     role: str
     expires_at: int
+    # As the user's row said when the token was minted; False in tokens minted before the claim existed.
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,15 @@ class TokenCodec:
         return self._ring.published()
 
     def mint_access(
-        self, *, user_id: str, session_id: str, email: str, role: str, now: datetime, ttl: timedelta
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        email: str,
+        role: str,
+        email_verified: bool,
+        now: datetime,
+        ttl: timedelta,
     ) -> str:
         """An RFC 9068 access token, signed by the key active at `now`."""
         key = self._ring.signing_at(now)
@@ -103,6 +113,7 @@ class TokenCodec:
             "type": ACCESS,
             "email": email,
             "role": role,
+            "email_verified": email_verified,
         }
         header = {"alg": ALGORITHM, "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
         return sign_compact(header, claims, key.private_key)
@@ -114,9 +125,10 @@ class TokenCodec:
     def read_access(self, token: str, now: datetime) -> AccessClaims:
         claims = self._verify(token, ACCESS_TOKEN_TYP, now)
         email, role = claims.get("email"), claims.get("role")
-        if not isinstance(email, str) or not isinstance(role, str):
+        email_verified = claims.get("email_verified", False)
+        if not isinstance(email, str) or not isinstance(role, str) or not isinstance(email_verified, bool):
             raise TokenInvalid()
-        return AccessClaims(claims["sub"], claims["sid"], email, role, claims["exp"])
+        return AccessClaims(claims["sub"], claims["sid"], email, role, claims["exp"], email_verified)
 
     def read_refresh(self, token: str, now: datetime) -> RefreshClaims:
         """The session and generation a refresh token names. Its expiry is the session's, which the

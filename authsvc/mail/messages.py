@@ -35,4 +35,7 @@ def build_message(mail: OutgoingMail, from_address: str) -> EmailMessage:
     message.set_content(mail.text_body, subtype="plain", cte=_transfer_encoding(mail.text_body))
     if mail.html_body is not None:
         message.add_alternative(mail.html_body, subtype="html", cte=_transfer_encoding(mail.html_body))
+        # The boundary from the mail's own id, not from `random` (which the email package would draw from,
+        # disturbing anything seeded in the same process) and unique per mail all the same.
+        message.set_boundary(f"authsvc-{mail.id}")
     return message

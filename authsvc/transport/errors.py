@@ -24,6 +24,7 @@ STATUS_TABLE: tuple[tuple[type[errors.AuthError], grpc.StatusCode], ...] = (
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.EmailTaken, grpc.StatusCode.ALREADY_EXISTS),
     (errors.SessionNotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.UserNotFound, grpc.StatusCode.NOT_FOUND),
     (errors.Throttled, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.ServiceUnavailable, grpc.StatusCode.UNAVAILABLE),
 )

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from authsvc.domain import audit
+from authsvc.domain.courier import MAIL_ABANDONED, MAIL_FAILED, MAIL_QUEUED, MAIL_SENT
 from authsvc.domain.observe import STORE_UNAVAILABLE
 from authsvc.domain.throttling import LOGIN_THROTTLED
 
@@ -26,6 +27,7 @@ _LOGIN_OUTCOMES = {
     audit.LOGIN: "success",
     audit.LOGIN_FAILED: "invalid_credentials",
     LOGIN_THROTTLED: "throttled",
+    audit.LOGIN_DISABLED: "account_disabled",
 }
 _REFRESH_OUTCOMES = {
     audit.REFRESH: "rotated",
@@ -38,6 +40,18 @@ _REVOKE_REASONS = {
     audit.LOGOUT_ALL: "logout_all",
     audit.REUSE_DETECTED: "reuse_detected",
     audit.SESSION_REVOKED: "revoked_by_user",
+    audit.PASSWORD_RESET: "password_reset",
+    audit.PASSWORD_CHANGED: "password_changed",
+    audit.ACCOUNT_DISABLED: "account_disabled",
+}
+
+
+# The courier's outcomes (authsvc/domain/courier.py) -> the counter of each.
+_MAIL_EVENTS = {
+    MAIL_QUEUED: "mails_queued",
+    MAIL_SENT: "mails_sent",
+    MAIL_FAILED: "mail_attempts_failed",
+    MAIL_ABANDONED: "mails_abandoned",
 }
 
 
@@ -79,6 +93,27 @@ class ServerMetrics:
             "Password hashes waiting for a free bcrypt thread",
             registry=self.registry,
         )
+        self.mails_queued = Counter(
+            "authsvc_mails_queued", "Mails written to the outbox by this server", registry=self.registry
+        )
+        self.mails_sent = Counter(
+            "authsvc_mails_sent", "Mails the mail server took from this server", registry=self.registry
+        )
+        self.mail_attempts_failed = Counter(
+            "authsvc_mail_attempts_failed",
+            "Failed attempts to send a mail (each is retried, unless the mail is abandoned)",
+            registry=self.registry,
+        )
+        self.mails_abandoned = Counter(
+            "authsvc_mails_abandoned",
+            "Mails given up: refused for good by the mail server, or still failing 3 days after queued",
+            registry=self.registry,
+        )
+        self.mail_outbox_pending = Gauge(
+            "authsvc_mail_outbox_pending",
+            "Mails still to send, across every replica, as counted after this server's last round",
+            registry=self.registry,
+        )
         # Every label value exists from the start at 0, so dashboards and alerts never see a gap.
         for outcome in _LOGIN_OUTCOMES.values():
             self.logins.labels(outcome)
@@ -92,6 +127,9 @@ class ServerMetrics:
     def watch_bcrypt_queue(self, depth: Callable[[], int]) -> None:
         self.bcrypt_queue.set_function(lambda: float(depth()))
 
+    def watch_mail_outbox(self, pending: Callable[[], int]) -> None:
+        self.mail_outbox_pending.set_function(lambda: float(pending()))
+
     def observe(self, event: str, count: int) -> None:
         """The domain's Observer: count an audit event (or a store outage) into the outcome metrics."""
         if event in _LOGIN_OUTCOMES:
@@ -102,6 +140,9 @@ class ServerMetrics:
             self.revoked.labels(_REVOKE_REASONS[event]).inc(count)
         if event == STORE_UNAVAILABLE:
             self.database_errors.labels("rpc").inc(count)
+        if event in _MAIL_EVENTS:
+            counter: Counter = getattr(self, _MAIL_EVENTS[event])
+            counter.inc(count)
 
     def observe_rpc(self, rpc: str, code: str, seconds: float) -> None:
         self.requests.labels(rpc, code).inc()

@@ -17,6 +17,9 @@ from authsvc_proto.v1 import auth_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from authsvc.domain.account import AccountService
+from authsvc.domain.admin import AdminService
+from authsvc.domain.recovery import RecoveryService
 from authsvc.domain.service import AuthService
 from authsvc.domain.sessions import SessionService
 from authsvc.settings import Settings, is_loopback
@@ -76,6 +79,9 @@ def bind_server(
     *,
     gateway_secret: str | None,
     metrics: ServerMetrics,
+    account: AccountService | None = None,
+    admin: AdminService | None = None,
+    recovery: RecoveryService | None = None,
 ) -> BoundServer:
     """Build the server (AuthService, health, reflection) and add the port of AUTHSVC_GRPC_LISTEN.
 
@@ -92,7 +98,16 @@ def bind_server(
     )
     gateway = GatewayTrust(gateway_secret, settings.gateway_tls_names)
     add_servicer(
-        AuthServicer(auth, sessions, settings.trusted_proxies, settings.jwks_max_age_seconds, gateway),
+        AuthServicer(
+            auth,
+            sessions,
+            settings.trusted_proxies,
+            settings.jwks_max_age_seconds,
+            gateway,
+            account=account,
+            admin=admin,
+            recovery=recovery,
+        ),
         AUTH_SERVICE_DESCRIPTOR,
         server,
     )

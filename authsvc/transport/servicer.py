@@ -12,8 +12,11 @@ from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from google.protobuf import timestamp_pb2
 
 from authsvc.domain import errors
+from authsvc.domain.account import AccountService, Profile
+from authsvc.domain.admin import AdminService
 from authsvc.domain.audit import ClientInfo
 from authsvc.domain.keys import PublicJwk
+from authsvc.domain.recovery import RecoveryService
 from authsvc.domain.service import AuthService, Caller, IssuedTokens
 from authsvc.domain.sessions import SessionService, SessionSummary
 from authsvc.transport.client_info import Network, bearer_token, client_info
@@ -23,6 +26,13 @@ from authsvc.transport.gateway_trust import GatewayTrust
 LOGGED_OUT = "Logged out successfully"
 LOGGED_OUT_EVERYWHERE = "Logged out from all devices successfully"
 SESSION_REVOKED = "Session revoked"
+PASSWORD_CHANGED = "Password changed successfully"  # noqa: S105 (a message, not a secret)
+ACCOUNT_DELETED = "Account deleted"
+# Password reset and email verification (docs/api.md): the same answer whether or not an account exists.
+RESET_REQUESTED = "If an account exists for this email, a reset link has been sent"
+PASSWORD_RESET = "Password has been reset"  # noqa: S105 (a message, not a secret)
+VERIFICATION_REQUESTED = "If your email is not verified yet, a verification link has been sent"
+EMAIL_VERIFIED = "Email verified"
 BEARER_TOKEN_TYPE = "Bearer"  # noqa: S105 (RFC 7662 token_type, as RFC 6749 section 5.1 names it)
 
 
@@ -56,6 +66,17 @@ def _session_info(summary: SessionSummary) -> auth_pb2.SessionInfo:
     )
 
 
+def _profile(profile: Profile) -> auth_pb2.Profile:
+    return auth_pb2.Profile(
+        user_id=profile.user_id,
+        email=profile.email,
+        email_verified=profile.email_verified,
+        display_name=profile.display_name,
+        role=profile.role,
+        created_at=_timestamp(profile.created_at),
+    )
+
+
 def _json_web_key(key: PublicJwk) -> auth_pb2.JsonWebKey:
     return auth_pb2.JsonWebKey(kty=key.kty, crv=key.crv, x=key.x, kid=key.kid, alg=key.alg, use=key.use)
 
@@ -68,9 +89,16 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         trusted_proxies: Sequence[Network],
         jwks_max_age_seconds: int = 0,
         gateway: GatewayTrust | None = None,
+        *,
+        account: AccountService | None = None,
+        admin: AdminService | None = None,
+        recovery: RecoveryService | None = None,
     ) -> None:
+        self._recovery = recovery
         self._service = service
         self._sessions = sessions
+        self._account = account
+        self._admin = admin
         self._trusted_proxies = tuple(trusted_proxies)
         self._gateway = gateway or GatewayTrust(None)
         # Sent as metadata with every key set; the gateway turns it into the HTTP Cache-Control.
@@ -129,11 +157,104 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             exp=active.expires_at,
             email=active.email,
             role=active.role,
+            email_verified=active.email_verified,
         )
 
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.JsonWebKeySet:
         await context.send_initial_metadata(self._jwks_cache_control)
         return auth_pb2.JsonWebKeySet(keys=[_json_web_key(key) for key in self._sessions.published_keys()])
+
+    # -- the caller's own account, and the admin RPC ----------------------------------------------------
+
+    async def GetProfile(self, request: auth_pb2.GetProfileRequest, context: Context) -> auth_pb2.Profile:
+        account = self._account_service()
+        caller = await self._authenticate(context)
+        return _profile(await account.profile(caller))
+
+    async def UpdateProfile(
+        self, request: auth_pb2.UpdateProfileRequest, context: Context
+    ) -> auth_pb2.Profile:
+        account = self._account_service()
+        caller = await self._authenticate(context)
+        client = self._client(context)
+        return _profile(await account.update_profile(caller, request.display_name, client))
+
+    async def ChangePassword(
+        self, request: auth_pb2.ChangePasswordRequest, context: Context
+    ) -> auth_pb2.ChangePasswordResponse:
+        account = self._account_service()
+        caller = await self._authenticate(context)
+        revoked = await account.change_password(
+            caller, request.current_password, request.new_password, self._client(context)
+        )
+        return auth_pb2.ChangePasswordResponse(message=PASSWORD_CHANGED, revoked_sessions=revoked)
+
+    async def DeleteAccount(
+        self, request: auth_pb2.DeleteAccountRequest, context: Context
+    ) -> auth_pb2.DeleteAccountResponse:
+        account = self._account_service()
+        caller = await self._authenticate(context)
+        await account.delete_account(caller, request.password, self._client(context))
+        return auth_pb2.DeleteAccountResponse(message=ACCOUNT_DELETED)
+
+    async def SetUserDisabled(
+        self, request: auth_pb2.SetUserDisabledRequest, context: Context
+    ) -> auth_pb2.SetUserDisabledResponse:
+        if self._admin is None:
+            raise NotImplementedError("SetUserDisabled")
+        caller = await self._authenticate(context)
+        outcome = await self._admin.set_disabled_by(
+            caller, request.email, request.disabled, self._client(context)
+        )
+        profile = outcome.account.profile
+        return auth_pb2.SetUserDisabledResponse(
+            user_id=profile.user_id,
+            email=profile.email,
+            disabled=outcome.account.disabled_at is not None,
+            revoked_sessions=outcome.revoked_sessions,
+        )
+
+    # -- password reset and email verification ---------------------------------------------------------
+
+    async def ForgotPassword(
+        self, request: auth_pb2.ForgotPasswordRequest, context: Context
+    ) -> auth_pb2.ForgotPasswordResponse:
+        await self._recovery_service().forgot_password(request.email, self._client(context))
+        return auth_pb2.ForgotPasswordResponse(message=RESET_REQUESTED)
+
+    async def ResetPassword(
+        self, request: auth_pb2.ResetPasswordRequest, context: Context
+    ) -> auth_pb2.ResetPasswordResponse:
+        revoked = await self._recovery_service().reset_password(
+            request.token, request.new_password, self._client(context)
+        )
+        return auth_pb2.ResetPasswordResponse(message=PASSWORD_RESET, revoked_sessions=revoked)
+
+    async def RequestEmailVerification(
+        self, request: auth_pb2.RequestEmailVerificationRequest, context: Context
+    ) -> auth_pb2.RequestEmailVerificationResponse:
+        recovery = self._recovery_service()
+        caller = await self._authenticate(context)
+        await recovery.request_email_verification(caller, self._client(context))
+        return auth_pb2.RequestEmailVerificationResponse(message=VERIFICATION_REQUESTED)
+
+    async def VerifyEmail(
+        self, request: auth_pb2.VerifyEmailRequest, context: Context
+    ) -> auth_pb2.VerifyEmailResponse:
+        await self._recovery_service().verify_email(request.token, self._client(context))
+        return auth_pb2.VerifyEmailResponse(message=EMAIL_VERIFIED)
+
+    def _recovery_service(self) -> RecoveryService:
+        """The recovery service; a server bound without one answers its RPCs UNIMPLEMENTED."""
+        if self._recovery is None:
+            raise NotImplementedError("the password reset and email verification RPCs")
+        return self._recovery
+
+    def _account_service(self) -> AccountService:
+        """The account service; a server bound without one answers its RPCs UNIMPLEMENTED."""
+        if self._account is None:
+            raise NotImplementedError("the account RPCs")
+        return self._account
 
     def _client(self, context: Context) -> ClientInfo:
         metadata = context.invocation_metadata()

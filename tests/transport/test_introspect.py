@@ -56,6 +56,7 @@ async def test_a_live_access_token_is_active_with_its_claims(register, login, in
         "exp": exp,
         "email": "ada@example.com",
         "role": "user",
+        "email_verified": False,
     }
 
 

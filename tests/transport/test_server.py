@@ -47,6 +47,15 @@ async def test_reflection_describes_the_auth_service_without_proto_files(auth_se
         "RevokeSession",
         "Introspect",
         "GetJwks",
+        "GetProfile",
+        "UpdateProfile",
+        "ChangePassword",
+        "ForgotPassword",
+        "ResetPassword",
+        "RequestEmailVerification",
+        "VerifyEmail",
+        "DeleteAccount",
+        "SetUserDisabled",
     }
 
 
