@@ -11,6 +11,10 @@ Headers, on every answer of the gateway (API, errors and page alike):
   sit in a cache (RFC 6749, section 5.1; RFC 9111, section 5.2.2.5).
 The page itself is `no-cache` with an ETag (always revalidated, cheap when unchanged); its CSS, module and
 icon are linked with a content hash in the query, so those links may be cached for a year as immutable.
+
+The links in mail open the same page at `/account/reset?token=...` and `/account/verify?token=...`; the
+page's module routes on the path. Those answers are `no-store`, so that no cache keeps a copy under a
+URL holding a live token; the module takes the token out of the address bar as soon as it has read it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from importlib import resources
 from aiohttp import web
 
 ACCOUNT_PATH = "/account"
+# The views of the links in mail (authsvc/mail/compose.py): the same page, which reads the token.
+LINK_VIEW_PATHS = (ACCOUNT_PATH + "/reset", ACCOUNT_PATH + "/verify")
 STATIC_PREFIX = "/account/static/"
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
@@ -86,6 +92,15 @@ def add_account_routes(app: web.Application) -> None:
     async def serve_page(request: web.Request) -> web.StreamResponse:
         return _answer(request, page, PAGE_CACHE_CONTROL)
 
+    async def serve_link_view(request: web.Request) -> web.StreamResponse:
+        # Never stored, not even for revalidation: the URL carries a token.
+        return web.Response(
+            body=page.body,
+            content_type=page.content_type,
+            charset="utf-8",
+            headers={"Cache-Control": NO_STORE},
+        )
+
     async def serve_asset(request: web.Request) -> web.StreamResponse:
         asset = assets.get(request.match_info["name"])
         if asset is None:
@@ -95,6 +110,8 @@ def add_account_routes(app: web.Application) -> None:
         return _answer(request, asset, IMMUTABLE_CACHE_CONTROL if fresh else PAGE_CACHE_CONTROL)
 
     app.router.add_get(ACCOUNT_PATH, serve_page)
+    for path in LINK_VIEW_PATHS:
+        app.router.add_get(path, serve_link_view)
     app.router.add_get(STATIC_PREFIX + "{name}", serve_asset)
     app.on_response_prepare.append(_add_security_headers)
 

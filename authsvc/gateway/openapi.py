@@ -38,9 +38,9 @@ _FIELD_BEHAVIOR = cast(
 
 # The limits the server enforces on request fields, and the formats of fields, keyed by full field name
 # (a test checks that every key names a field of the contract and that the numbers are the domain's:
-# authsvc/domain/emails.py, passwords.py, tokens.py). JSON Schema counts characters (code points), as the
-# server does, except for passwords, whose upper limit is in UTF-8 bytes: their maxLength is the
-# character bound that holds for every password (exact for ASCII), and the description says the rest.
+# authsvc/domain/emails.py, passwords.py, tokens.py, account.py). JSON Schema counts characters (code
+# points), as the server does, except for passwords, whose upper limit is in UTF-8 bytes: their maxLength
+# is the character bound that holds for every password (exact for ASCII), and the description says the rest.
 _EMAIL_FORMAT: Mapping[str, Any] = {"format": "idn-email"}  # email-validator accepts internationalised ones
 _EMAIL: Mapping[str, Any] = {
     **_EMAIL_FORMAT,
@@ -60,6 +60,12 @@ _PASSWORD: Mapping[str, Any] = {
     "stricter policy for new passwords never locks out an existing account.",
 }
 _REFRESH_TOKEN: Mapping[str, Any] = {"maxLength": 4096}
+_MAILED_TOKEN: Mapping[str, Any] = {"maxLength": 4096, "description": "From the link in the mail."}
+_DISPLAY_NAME: Mapping[str, Any] = {
+    "maxLength": 100,
+    "description": "Trimmed; at most 100 characters and no control characters (DISPLAY_NAME_INVALID); "
+    '"" clears it.',
+}
 FIELD_SCHEMAS: Mapping[str, Mapping[str, Any]] = {
     "authsvc.v1.RegisterRequest.email": _EMAIL,
     "authsvc.v1.RegisterRequest.password": _NEW_PASSWORD,
@@ -67,8 +73,19 @@ FIELD_SCHEMAS: Mapping[str, Mapping[str, Any]] = {
     "authsvc.v1.LoginRequest.password": _PASSWORD,
     "authsvc.v1.RefreshRequest.refresh_token": _REFRESH_TOKEN,
     "authsvc.v1.LogoutRequest.refresh_token": _REFRESH_TOKEN,
+    "authsvc.v1.UpdateProfileRequest.display_name": _DISPLAY_NAME,
+    "authsvc.v1.ChangePasswordRequest.current_password": _PASSWORD,
+    "authsvc.v1.ChangePasswordRequest.new_password": _NEW_PASSWORD,
+    "authsvc.v1.ForgotPasswordRequest.email": _EMAIL,
+    "authsvc.v1.ResetPasswordRequest.token": _MAILED_TOKEN,
+    "authsvc.v1.ResetPasswordRequest.new_password": _NEW_PASSWORD,
+    "authsvc.v1.VerifyEmailRequest.token": _MAILED_TOKEN,
+    "authsvc.v1.DeleteAccountRequest.password": _PASSWORD,
+    "authsvc.v1.SetUserDisabledRequest.email": _EMAIL,
     "authsvc.v1.RegisterResponse.email": _EMAIL_FORMAT,
     "authsvc.v1.IntrospectResponse.email": _EMAIL_FORMAT,
+    "authsvc.v1.Profile.email": _EMAIL_FORMAT,
+    "authsvc.v1.SetUserDisabledResponse.email": _EMAIL_FORMAT,
 }
 
 _SCALARS: dict[int, dict[str, Any]] = {

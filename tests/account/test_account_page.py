@@ -20,8 +20,8 @@ SESSIONS_HEADING = "Where you're signed in"
 
 async def sign_in(page: Page, account: Account, password: str = PASSWORD) -> None:
     await page.goto(account.page_url)
-    await page.get_by_label("Email").fill(EMAIL)
-    await page.get_by_label("Password").fill(password)
+    await page.get_by_label("Email", exact=True).fill(EMAIL)
+    await page.get_by_label("Password", exact=True).fill(password)
     await page.get_by_role("button", name="Sign in").click()
 
 
@@ -51,7 +51,7 @@ async def test_signing_in_with_the_keyboard_lists_this_device_and_moves_focus_to
     account: Account, page: Page
 ) -> None:
     await page.goto(account.page_url)
-    await page.get_by_label("Email").focus()
+    await page.get_by_label("Email", exact=True).focus()
     await page.keyboard.type(EMAIL)
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
@@ -117,8 +117,8 @@ async def test_signing_out_everywhere_returns_to_the_sign_in_form_and_ends_every
 
     await page.get_by_role("button", name="Sign out everywhere").click()
 
-    await expect(page.get_by_label("Email")).to_be_focused()
-    await expect(page.get_by_label("Email")).to_have_value(EMAIL)
+    await expect(page.get_by_label("Email", exact=True)).to_be_focused()
+    await expect(page.get_by_label("Email", exact=True)).to_have_value(EMAIL)
     await expect(page.get_by_role("status")).to_have_text("You signed out everywhere (2 devices).")
     await expect(page.get_by_role("heading", name=SESSIONS_HEADING)).to_be_hidden()
     for pair in (mine, other):
@@ -131,7 +131,7 @@ async def test_signing_out_here_ends_only_this_device(account: Account, page: Pa
 
     await page.get_by_role("button", name="Sign out here").click()
 
-    await expect(page.get_by_label("Email")).to_be_focused()
+    await expect(page.get_by_label("Email", exact=True)).to_be_focused()
     await expect(page.get_by_role("status")).to_have_text("You signed out on this device.")
     assert (await account.refresh_status(mine["refresh_token"]))[0] == 401
     assert (await account.refresh_status(other["refresh_token"]))[0] == 200
@@ -144,8 +144,8 @@ async def test_a_wrong_password_says_so_and_keeps_the_form(account: Account, pag
     await expect(status).to_have_text(
         "That email and password don't match an account. Check both and try again."
     )
-    await expect(page.get_by_label("Password")).to_be_focused()
-    await expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_label("Password", exact=True)).to_be_focused()
+    await expect(page.get_by_label("Password", exact=True)).to_have_attribute("aria-invalid", "true")
     await expect(page.get_by_role("heading", name=SESSIONS_HEADING)).to_be_hidden()
 
 
@@ -178,7 +178,7 @@ async def test_a_revoked_session_returns_to_the_sign_in_form_with_a_message(
     await page.get_by_role("button", name="Refresh list").click()
 
     await expect(page.get_by_role("status")).to_contain_text("This device was signed out")
-    await expect(page.get_by_label("Email")).to_be_focused()
+    await expect(page.get_by_label("Email", exact=True)).to_be_focused()
     assert refreshes == []
 
 
@@ -192,7 +192,7 @@ async def test_a_refused_refresh_returns_to_the_sign_in_form(account: Account, p
 
     await page.get_by_role("button", name="Refresh list").click()
 
-    await expect(page.get_by_label("Email")).to_be_focused()
+    await expect(page.get_by_label("Email", exact=True)).to_be_focused()
     await expect(page.get_by_role("status")).to_contain_text("Please sign in again.")
     assert len(refreshes) == 1
 

@@ -29,6 +29,7 @@ def test_the_client_exports_exactly_its_public_names():
         "NO_RETRIES",
         "NotFound",
         "PermissionDenied",
+        "Profile",
         "RetryPolicy",
         "Session",
         "SessionEnded",
@@ -39,6 +40,7 @@ def test_the_client_exports_exactly_its_public_names():
         "Unauthenticated",
         "Unavailable",
         "User",
+        "UserStatus",
         "current_user",
     ]
     for name in authsvc_client.__all__:

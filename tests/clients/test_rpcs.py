@@ -169,6 +169,7 @@ async def test_introspect_answers_the_claims_of_a_live_token_and_inactive_otherw
         expires_at=claims["exp"],
         email="ada@example.com",
         role="user",
+        email_verified=False,
     )
     assert await client.introspect(pair.refresh_token) == Introspection(active=False)
     await client.logout(pair.refresh_token)

@@ -138,3 +138,19 @@ async def test_api_answers_are_never_stored_and_carry_the_strict_headers(
         assert response.status == status
         assert response.headers["Cache-Control"] == "no-store"
         assert_hardened(response.headers)
+
+
+@pytest.mark.parametrize("view", ["/account/reset", "/account/verify"])
+async def test_the_views_of_mailed_links_are_the_page_never_stored_and_send_no_referrer(
+    fake_gateway: RunningGateway, http: aiohttp.ClientSession, view: str
+) -> None:
+    async with http.get(fake_gateway.url + "/account") as response:
+        page = await response.text()
+
+    async with http.get(fake_gateway.url + view + "?token=a-live-token") as response:
+        assert (response.status, response.content_type) == (200, "text/html")
+        # The URL holds a token: no cache may keep the answer under it, and no Referer may carry it on.
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "ETag" not in response.headers
+        assert_hardened(response.headers)
+        assert await response.text() == page

@@ -11,6 +11,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import FieldDescriptor
 from openapi_spec_validator import validate
 
+from authsvc.domain.account import MAX_DISPLAY_NAME
 from authsvc.domain.emails import MAX_EMAIL_LENGTH
 from authsvc.domain.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARACTERS
 from authsvc.domain.tokens import MAX_TOKEN_LENGTH
@@ -39,24 +40,34 @@ def test_every_route_has_its_operation(document: dict[str, Any]) -> None:
     assert operations == {(route.http_method, route.template) for route in service_routes()}
 
 
-def test_register_answers_201_and_the_others_200(document: dict[str, Any]) -> None:
-    paths = document["paths"]
-    assert "201" in paths["/api/v1/auth/register"]["post"]["responses"]
-    assert "200" not in paths["/api/v1/auth/register"]["post"]["responses"]
-    assert "200" in paths["/api/v1/auth/login"]["post"]["responses"]
+def test_register_answers_201_the_mail_requests_202_and_the_others_200(document: dict[str, Any]) -> None:
+    successes = {
+        (method.upper(), path): [status for status in operation["responses"] if status.startswith("2")]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    assert successes.pop(("POST", "/api/v1/auth/register")) == ["201"]
+    assert successes.pop(("POST", "/api/v1/auth/forgot-password")) == ["202"]
+    assert successes.pop(("POST", "/api/v1/auth/verify-email/request")) == ["202"]
+    assert set(map(tuple, successes.values())) == {("200",)}
 
 
 def test_bearer_security_is_declared_only_where_the_contract_requires_it(document: dict[str, Any]) -> None:
     secured = {
-        path
+        (method.upper(), path)
         for path, item in document["paths"].items()
-        for operation in item.values()
+        for method, operation in item.items()
         if "security" in operation
     }
     assert secured == {
-        "/api/v1/auth/logout-all",
-        "/api/v1/auth/sessions",
-        "/api/v1/auth/sessions/{session_id}",
+        ("POST", "/api/v1/auth/logout-all"),
+        ("GET", "/api/v1/auth/sessions"),
+        ("DELETE", "/api/v1/auth/sessions/{session_id}"),
+        ("GET", "/api/v1/users/me"),
+        ("PUT", "/api/v1/users/me"),
+        ("DELETE", "/api/v1/users/me"),
+        ("POST", "/api/v1/auth/change-password"),
+        ("POST", "/api/v1/auth/verify-email/request"),
     }
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
@@ -168,18 +179,26 @@ def test_request_fields_the_contract_marks_required_are_required() -> None:
 def test_a_body_is_required_only_where_the_empty_message_would_be_refused() -> None:
     paths = build_document(service_routes(include_internal=True))["paths"]
     required = {
-        path: operation["requestBody"]["required"]
+        (method.upper(), path): operation["requestBody"]["required"]
         for path, item in paths.items()
-        for operation in item.values()
+        for method, operation in item.items()
         if "requestBody" in operation
     }
     assert required == {
-        "/api/v1/auth/register": True,
-        "/api/v1/auth/login": True,
-        "/api/v1/auth/refresh": True,
-        "/api/v1/auth/logout": True,
-        "/api/v1/auth/logout-all": False,
-        "/api/v1/auth/introspect": False,
+        ("POST", "/api/v1/auth/register"): True,
+        ("POST", "/api/v1/auth/login"): True,
+        ("POST", "/api/v1/auth/refresh"): True,
+        ("POST", "/api/v1/auth/logout"): True,
+        ("POST", "/api/v1/auth/logout-all"): False,
+        ("POST", "/api/v1/auth/introspect"): False,
+        ("PUT", "/api/v1/users/me"): False,  # {} clears the display name
+        ("DELETE", "/api/v1/users/me"): True,
+        ("POST", "/api/v1/auth/change-password"): True,
+        ("POST", "/api/v1/auth/forgot-password"): True,
+        ("POST", "/api/v1/auth/reset-password"): True,
+        ("POST", "/api/v1/auth/verify-email/request"): False,
+        ("POST", "/api/v1/auth/verify-email"): True,
+        ("POST", "/api/v1/admin/users/disabled"): True,
     }
 
 
@@ -194,6 +213,19 @@ def test_limits_and_formats_come_from_the_one_table(document: dict[str, Any]) ->
     assert (login["password"]["minLength"], login["password"]["maxLength"]) == (1, 72)
     assert schemas["authsvc.v1.RefreshRequest"]["properties"]["refresh_token"]["maxLength"] == 4096
     assert schemas["authsvc.v1.RegisterResponse"]["properties"]["email"]["format"] == "idn-email"
+    assert schemas["authsvc.v1.UpdateProfileRequest"]["properties"]["display_name"]["maxLength"] == 100
+    change = schemas["authsvc.v1.ChangePasswordRequest"]["properties"]
+    assert (change["current_password"]["minLength"], change["current_password"]["maxLength"]) == (1, 72)
+    assert (change["new_password"]["minLength"], change["new_password"]["maxLength"]) == (8, 72)
+    reset = schemas["authsvc.v1.ResetPasswordRequest"]["properties"]
+    assert (reset["token"]["minLength"], reset["token"]["maxLength"]) == (1, 4096)
+    assert (reset["new_password"]["minLength"], reset["new_password"]["maxLength"]) == (8, 72)
+    assert schemas["authsvc.v1.VerifyEmailRequest"]["properties"]["token"]["maxLength"] == 4096
+    delete = schemas["authsvc.v1.DeleteAccountRequest"]["properties"]["password"]
+    assert (delete["minLength"], delete["maxLength"]) == (1, 72)
+    forgot = schemas["authsvc.v1.ForgotPasswordRequest"]["properties"]["email"]
+    assert (forgot["format"], forgot["maxLength"]) == ("idn-email", 254)
+    assert schemas["authsvc.v1.Profile"]["properties"]["email"]["format"] == "idn-email"
 
 
 @pytest.mark.parametrize("name", sorted(FIELD_SCHEMAS))
@@ -203,13 +235,32 @@ def test_every_entry_of_the_limits_table_names_a_string_field_of_the_contract(na
 
 
 def test_the_limits_table_says_what_the_domain_enforces() -> None:
-    assert FIELD_SCHEMAS["authsvc.v1.RegisterRequest.email"]["maxLength"] == MAX_EMAIL_LENGTH
-    assert FIELD_SCHEMAS["authsvc.v1.LoginRequest.email"]["maxLength"] == MAX_EMAIL_LENGTH
-    assert FIELD_SCHEMAS["authsvc.v1.RegisterRequest.password"]["minLength"] == MIN_PASSWORD_CHARACTERS
-    for message in ("RegisterRequest", "LoginRequest"):
-        assert FIELD_SCHEMAS[f"authsvc.v1.{message}.password"]["maxLength"] == MAX_PASSWORD_BYTES
-    for message in ("RefreshRequest", "LogoutRequest"):
-        assert FIELD_SCHEMAS[f"authsvc.v1.{message}.refresh_token"]["maxLength"] == MAX_TOKEN_LENGTH
+    for email in ("RegisterRequest", "LoginRequest", "ForgotPasswordRequest", "SetUserDisabledRequest"):
+        assert FIELD_SCHEMAS[f"authsvc.v1.{email}.email"]["maxLength"] == MAX_EMAIL_LENGTH
+    new_passwords = (
+        "RegisterRequest.password",
+        "ChangePasswordRequest.new_password",
+        "ResetPasswordRequest.new_password",
+    )
+    for new in new_passwords:
+        assert FIELD_SCHEMAS[f"authsvc.v1.{new}"]["minLength"] == MIN_PASSWORD_CHARACTERS
+    passwords = (
+        *new_passwords,
+        "LoginRequest.password",
+        "ChangePasswordRequest.current_password",
+        "DeleteAccountRequest.password",
+    )
+    for password in passwords:
+        assert FIELD_SCHEMAS[f"authsvc.v1.{password}"]["maxLength"] == MAX_PASSWORD_BYTES
+    tokens = (
+        "RefreshRequest.refresh_token",
+        "LogoutRequest.refresh_token",
+        "ResetPasswordRequest.token",
+        "VerifyEmailRequest.token",
+    )
+    for token in tokens:
+        assert FIELD_SCHEMAS[f"authsvc.v1.{token}"]["maxLength"] == MAX_TOKEN_LENGTH
+    assert FIELD_SCHEMAS["authsvc.v1.UpdateProfileRequest.display_name"]["maxLength"] == MAX_DISPLAY_NAME
 
 
 def test_path_variables_and_query_parameters_are_documented_and_the_document_stays_valid() -> None:

@@ -2,7 +2,7 @@
 
 For every length limit of a request schema in the document (FIELD_SCHEMAS, and "not empty" for REQUIRED
 strings): a value at the limit is not refused as invalid, and one past it is refused with a status and a
-reason word that the route's operation documents.
+reason word that the route's operation documents. Routes that need a bearer get a signed-in user's.
 """
 
 from __future__ import annotations
@@ -15,19 +15,29 @@ import aiohttp
 import pytest
 
 from authsvc.gateway import RunningGateway, build_document, service_routes
+from authsvc.gateway.routes import Route
 from tests.conftest import PASSWORD, ServerHandle
 from tests.gateway.conftest import running_gateway
 
 ROUTES = {route.request_descriptor.full_name: route for route in service_routes()}
 DOCUMENT = build_document(service_routes())
 
+NEW_PASSWORD = "a brand new passphrase"
 # A request the server would take but for the field under test, per request message.
 VALID_REQUESTS: dict[str, Callable[[], dict[str, str]]] = {
     "authsvc.v1.RegisterRequest": lambda: {"email": "ada@example.com", "password": PASSWORD},
     "authsvc.v1.LoginRequest": lambda: {"email": "ada@example.com", "password": PASSWORD},
     "authsvc.v1.RefreshRequest": lambda: {"refresh_token": "rt1_x"},
     "authsvc.v1.LogoutRequest": lambda: {"refresh_token": "rt1_x"},
+    "authsvc.v1.UpdateProfileRequest": lambda: {"display_name": "Ada"},
+    "authsvc.v1.ChangePasswordRequest": lambda: {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    "authsvc.v1.ForgotPasswordRequest": lambda: {"email": "ada@example.com"},
+    "authsvc.v1.ResetPasswordRequest": lambda: {"token": "x", "new_password": NEW_PASSWORD},
+    "authsvc.v1.VerifyEmailRequest": lambda: {"token": "x"},
+    "authsvc.v1.DeleteAccountRequest": lambda: {"password": PASSWORD},
 }
+# A made-up mailed token of an allowed length is refused as wrong (400 too), not as malformed.
+WRONG_NOT_MALFORMED = {"RESET_TOKEN_INVALID", "VERIFICATION_TOKEN_INVALID"}
 
 
 def email_of_length(length: int) -> str:
@@ -84,9 +94,26 @@ async def post(http: aiohttp.ClientSession, gateway: RunningGateway, path: str, 
         return response.status, await response.json()
 
 
-def documented_reasons(path: str, status: int) -> set[str]:
-    responses = DOCUMENT["paths"][path]["post"]["responses"]
-    assert str(status) in responses, f"{path} does not document {status}: {sorted(responses)}"
+async def send(
+    http: aiohttp.ClientSession, gateway: RunningGateway, route: Route, body: Any
+) -> tuple[int, Any]:
+    """`body` to `route`, with a fresh user's access token when the route needs a bearer."""
+    headers = {}
+    if route.requires_bearer:
+        credentials = {"email": "ada@example.com", "password": PASSWORD}
+        assert (await post(http, gateway, "/api/v1/auth/register", credentials))[0] == 201
+        status, pair = await post(http, gateway, "/api/v1/auth/login", credentials)
+        assert status == 200, pair
+        headers["Authorization"] = f"Bearer {pair['access_token']}"
+    async with http.request(
+        route.http_method, gateway.url + route.template, json=body, headers=headers
+    ) as answer:
+        return answer.status, await answer.json()
+
+
+def documented_reasons(route: Route, status: int) -> set[str]:
+    responses = DOCUMENT["paths"][route.template][route.http_method.lower()]["responses"]
+    assert str(status) in responses, f"{route.template} does not document {status}: {sorted(responses)}"
     schema = responses[str(status)]["content"]["application/json"]["schema"]
     return set(schema["properties"]["reason"]["enum"])
 
@@ -103,14 +130,16 @@ async def test_a_value_at_a_documented_limit_is_taken_and_one_past_it_refused_as
     schema = DOCUMENT["components"]["schemas"][message]["properties"][name]
     body[name] = value_of_length(schema, length)
 
-    status, answer = await post(http, gateway, route.template, body)
+    status, answer = await send(http, gateway, route, body)
 
     if refused:
         assert 400 <= status < 500, answer
         assert answer["reason"] in route.error_reasons, answer  # the server's refusal, not the gateway's
-        assert answer["reason"] in documented_reasons(route.template, status)
+        assert answer["reason"] in documented_reasons(route, status)
     else:
-        assert status != 400, answer  # other refusals (a made-up token, no such account) may follow
+        # Other refusals (a made-up token, no such account, a wrong password) may follow.
+        assert status < 500, answer
+        assert status != 400 or answer["reason"] in WRONG_NOT_MALFORMED, answer
 
 
 async def test_the_password_limit_is_in_bytes_so_fewer_non_ascii_characters_reach_it(

@@ -21,6 +21,14 @@ def test_every_rpc_of_the_service_has_exactly_its_annotated_route() -> None:
         "ListSessions": ("GET", "/api/v1/auth/sessions", ""),
         "RevokeSession": ("DELETE", "/api/v1/auth/sessions/{session_id}", ""),
         "GetJwks": ("GET", "/.well-known/jwks.json", ""),
+        "GetProfile": ("GET", "/api/v1/users/me", ""),
+        "UpdateProfile": ("PUT", "/api/v1/users/me", "*"),
+        "ChangePassword": ("POST", "/api/v1/auth/change-password", "*"),
+        "ForgotPassword": ("POST", "/api/v1/auth/forgot-password", "*"),
+        "ResetPassword": ("POST", "/api/v1/auth/reset-password", "*"),
+        "RequestEmailVerification": ("POST", "/api/v1/auth/verify-email/request", "*"),
+        "VerifyEmail": ("POST", "/api/v1/auth/verify-email", "*"),
+        "DeleteAccount": ("DELETE", "/api/v1/users/me", "*"),
     }
 
 
@@ -44,19 +52,43 @@ def test_method_options_give_the_success_status_and_the_bearer_rule() -> None:
         "ListSessions": 200,
         "RevokeSession": 200,
         "GetJwks": 200,
+        "GetProfile": 200,
+        "UpdateProfile": 200,
+        "ChangePassword": 200,
+        "ForgotPassword": 202,
+        "ResetPassword": 200,
+        "RequestEmailVerification": 202,
+        "VerifyEmail": 200,
+        "DeleteAccount": 200,
     }
     assert [name for name, route in routes.items() if route.requires_bearer] == [
         "LogoutAll",
         "ListSessions",
         "RevokeSession",
+        "GetProfile",
+        "UpdateProfile",
+        "ChangePassword",
+        "RequestEmailVerification",
+        "DeleteAccount",
     ]
 
 
 def test_an_internal_rpc_gets_a_route_only_when_asked() -> None:
-    # Introspect is marked (authsvc.v1.internal): for internal services, not for HTTP clients.
-    assert "Introspect" not in {route.rpc_name for route in service_routes()}
-    (introspect,) = [r for r in service_routes(include_internal=True) if r.rpc_name == "Introspect"]
-    assert (introspect.http_method, introspect.template) == ("POST", "/api/v1/auth/introspect")
+    # Introspect and SetUserDisabled are marked (authsvc.v1.internal): for internal services and
+    # operators, not for HTTP clients.
+    public = {route.rpc_name for route in service_routes()}
+    assert "Introspect" not in public and "SetUserDisabled" not in public
+    internal = {r.rpc_name: r for r in service_routes(include_internal=True)}
+    assert (internal["Introspect"].http_method, internal["Introspect"].template) == (
+        "POST",
+        "/api/v1/auth/introspect",
+    )
+    disable = internal["SetUserDisabled"]
+    assert (disable.http_method, disable.template, disable.requires_bearer) == (
+        "POST",
+        "/api/v1/admin/users/disabled",
+        True,
+    )
 
 
 @pytest.mark.parametrize(

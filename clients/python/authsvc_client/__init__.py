@@ -22,7 +22,7 @@ from authsvc_client.errors import (
 from authsvc_client.guard import BearerGuard, BlockingBearerGuard
 from authsvc_client.interceptor import GuardInterceptor, current_user
 from authsvc_client.keeper import AsyncTokenKeeper, SessionEnded, TokenKeeper
-from authsvc_client.models import Account, Introspection, Session, TokenPair
+from authsvc_client.models import Account, Introspection, Profile, Session, TokenPair, UserStatus
 from authsvc_client.verification import GuardError, User
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "InvalidToken",
     "NotFound",
     "PermissionDenied",
+    "Profile",
     "RetryPolicy",
     "Session",
     "SessionEnded",
@@ -54,5 +55,6 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "User",
+    "UserStatus",
     "current_user",
 ]

@@ -91,3 +91,55 @@ class AuthClient(ClientCore[Interceptor, grpc.Channel]):
     def get_jwks(self, *, timeout: float | None = None) -> dict[str, Any]:
         """The service's public keys as an RFC 7517 JWK Set (a dict, as `jwt.PyJWKSet.from_dict` takes)."""
         return self._send(rpcs.GET_JWKS.prepare(), timeout=timeout)
+
+    def get_profile(self, access_token: str, *, timeout: float | None = None) -> models.Profile:
+        """The caller's profile."""
+        return self._send(rpcs.GET_PROFILE.prepare(), bearer=access_token, timeout=timeout)
+
+    def update_profile(
+        self, access_token: str, display_name: str, *, timeout: float | None = None
+    ) -> models.Profile:
+        """Set the caller's display name ("" clears it); answers the profile. Raises InvalidArgument
+        (DISPLAY_NAME_INVALID) for over 100 characters or control characters."""
+        prepared = rpcs.UPDATE_PROFILE.prepare(display_name=display_name)
+        return self._send(prepared, bearer=access_token, timeout=timeout)
+
+    def change_password(
+        self, access_token: str, current_password: str, new_password: str, *, timeout: float | None = None
+    ) -> int:
+        """Change the caller's password; every other session is revoked (the caller's stays): return how
+        many. Raises InvalidCredentials for a wrong current password, InvalidArgument (WEAK_PASSWORD...)."""
+        prepared = rpcs.CHANGE_PASSWORD.prepare(current_password=current_password, new_password=new_password)
+        return self._send(prepared, bearer=access_token, timeout=timeout)
+
+    def forgot_password(self, email: str, *, timeout: float | None = None) -> None:
+        """Ask for a reset mail; answers the same whether or not an account has this email."""
+        return self._send(rpcs.FORGOT_PASSWORD.prepare(email=email), timeout=timeout)
+
+    def reset_password(self, token: str, new_password: str, *, timeout: float | None = None) -> int:
+        """Set a new password with the token of a reset mail; every session of the account is revoked:
+        return how many. Raises InvalidArgument (RESET_TOKEN_INVALID, WEAK_PASSWORD...)."""
+        prepared = rpcs.RESET_PASSWORD.prepare(token=token, new_password=new_password)
+        return self._send(prepared, timeout=timeout)
+
+    def request_email_verification(self, access_token: str, *, timeout: float | None = None) -> None:
+        """Mail the caller a verification link (nothing is sent when the email is already verified)."""
+        return self._send(rpcs.REQUEST_EMAIL_VERIFICATION.prepare(), bearer=access_token, timeout=timeout)
+
+    def verify_email(self, token: str, *, timeout: float | None = None) -> None:
+        """Mark an email verified with the token of a verification mail. Raises InvalidArgument
+        (VERIFICATION_TOKEN_INVALID)."""
+        return self._send(rpcs.VERIFY_EMAIL.prepare(token=token), timeout=timeout)
+
+    def delete_account(self, access_token: str, password: str, *, timeout: float | None = None) -> None:
+        """Delete the caller's account after checking the password. Raises InvalidCredentials."""
+        prepared = rpcs.DELETE_ACCOUNT.prepare(password=password)
+        return self._send(prepared, bearer=access_token, timeout=timeout)
+
+    def set_user_disabled(
+        self, access_token: str, email: str, disabled: bool, *, timeout: float | None = None
+    ) -> models.UserStatus:
+        """Disable (or enable) the account of `email`, as an admin. Raises PermissionDenied (ADMIN_ONLY)
+        for a caller who is not one, NotFound (USER_NOT_FOUND)."""
+        prepared = rpcs.SET_USER_DISABLED.prepare(email=email, disabled=disabled)
+        return self._send(prepared, bearer=access_token, timeout=timeout)

@@ -26,7 +26,9 @@ class AuthServiceError(Exception):
 
 
 class InvalidArgument(AuthServiceError):
-    """The request was malformed: bad email, weak or too long password, oversized token (INVALID_ARGUMENT)."""
+    """The request was malformed (INVALID_ARGUMENT): bad email, weak or too long password, oversized token,
+    a display name over 100 characters (`DISPLAY_NAME_INVALID`), or a wrong, used or expired reset or
+    verification token (`RESET_TOKEN_INVALID`, `VERIFICATION_TOKEN_INVALID`)."""
 
 
 class Unauthenticated(AuthServiceError):
@@ -47,12 +49,14 @@ class AlreadyExists(AuthServiceError):
 
 
 class NotFound(AuthServiceError):
-    """No such live session of the caller (`SESSION_NOT_FOUND`)."""
+    """No such live session of the caller (`SESSION_NOT_FOUND`), or no account with the email an admin
+    call named (`USER_NOT_FOUND`)."""
 
 
 class PermissionDenied(AuthServiceError):
-    """The caller may not make this call from where it is (`INTROSPECTION_LOOPBACK_ONLY`: Introspect without
-    a configured secret answers loopback callers only)."""
+    """The caller may not do this (PERMISSION_DENIED): `ACCOUNT_DISABLED` (Login to an account an operator
+    disabled), `ADMIN_ONLY` (an admin call by a user whose role is not `admin`), or
+    `INTROSPECTION_LOOPBACK_ONLY` (Introspect without a configured secret answers loopback callers only)."""
 
 
 class Throttled(AuthServiceError):

@@ -61,6 +61,30 @@ class Introspection:
     expires_at: int | None = None
     email: str | None = None
     role: str | None = None
+    email_verified: bool | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The caller's profile: `display_name` is "" when unset; `role` is "user" or "admin"."""
+
+    user_id: str
+    email: str
+    email_verified: bool
+    display_name: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UserStatus:
+    """The answer of SetUserDisabled: the account, whether it is now disabled, and how many sessions
+    disabling it revoked (0 when enabling)."""
+
+    user_id: str
+    email: str
+    disabled: bool
+    revoked_sessions: int
 
 
 def _time(stamp: timestamp_pb2.Timestamp) -> datetime:
@@ -109,6 +133,27 @@ def introspection(message: auth_pb2.IntrospectResponse) -> Introspection:
         expires_at=message.exp if message.HasField("exp") else None,
         email=message.email if message.HasField("email") else None,
         role=message.role if message.HasField("role") else None,
+        email_verified=message.email_verified if message.HasField("email_verified") else None,
+    )
+
+
+def profile(message: auth_pb2.Profile) -> Profile:
+    return Profile(
+        user_id=message.user_id,
+        email=message.email,
+        email_verified=message.email_verified,
+        display_name=message.display_name,
+        role=message.role,
+        created_at=_time(message.created_at),
+    )
+
+
+def user_status(message: auth_pb2.SetUserDisabledResponse) -> UserStatus:
+    return UserStatus(
+        user_id=message.user_id,
+        email=message.email,
+        disabled=message.disabled,
+        revoked_sessions=message.revoked_sessions,
     )
 
 

@@ -64,7 +64,9 @@ def _nothing(answer: Message) -> None:
     return None
 
 
-def _revoked_sessions(answer: auth_pb2.LogoutAllResponse) -> int:
+def _revoked_sessions(
+    answer: auth_pb2.LogoutAllResponse | auth_pb2.ChangePasswordResponse | auth_pb2.ResetPasswordResponse,
+) -> int:
     return answer.revoked_sessions
 
 
@@ -77,6 +79,21 @@ LIST_SESSIONS = Rpc("ListSessions", auth_pb2.ListSessionsRequest, models.session
 REVOKE_SESSION = Rpc("RevokeSession", auth_pb2.RevokeSessionRequest, _nothing, Bearer.ACCESS_TOKEN)
 INTROSPECT = Rpc("Introspect", auth_pb2.IntrospectRequest, models.introspection, Bearer.INTROSPECTION_SECRET)
 GET_JWKS = Rpc("GetJwks", auth_pb2.GetJwksRequest, models.jwks)
+GET_PROFILE = Rpc("GetProfile", auth_pb2.GetProfileRequest, models.profile, Bearer.ACCESS_TOKEN)
+UPDATE_PROFILE = Rpc("UpdateProfile", auth_pb2.UpdateProfileRequest, models.profile, Bearer.ACCESS_TOKEN)
+CHANGE_PASSWORD = Rpc(
+    "ChangePassword", auth_pb2.ChangePasswordRequest, _revoked_sessions, Bearer.ACCESS_TOKEN
+)
+FORGOT_PASSWORD = Rpc("ForgotPassword", auth_pb2.ForgotPasswordRequest, _nothing)
+RESET_PASSWORD = Rpc("ResetPassword", auth_pb2.ResetPasswordRequest, _revoked_sessions)
+REQUEST_EMAIL_VERIFICATION = Rpc(
+    "RequestEmailVerification", auth_pb2.RequestEmailVerificationRequest, _nothing, Bearer.ACCESS_TOKEN
+)
+VERIFY_EMAIL = Rpc("VerifyEmail", auth_pb2.VerifyEmailRequest, _nothing)
+DELETE_ACCOUNT = Rpc("DeleteAccount", auth_pb2.DeleteAccountRequest, _nothing, Bearer.ACCESS_TOKEN)
+SET_USER_DISABLED = Rpc(
+    "SetUserDisabled", auth_pb2.SetUserDisabledRequest, models.user_status, Bearer.ACCESS_TOKEN
+)
 
 TABLE: tuple[Rpc[..., Any], ...] = (
     REGISTER,
@@ -88,4 +105,13 @@ TABLE: tuple[Rpc[..., Any], ...] = (
     REVOKE_SESSION,
     INTROSPECT,
     GET_JWKS,
+    GET_PROFILE,
+    UPDATE_PROFILE,
+    CHANGE_PASSWORD,
+    FORGOT_PASSWORD,
+    RESET_PASSWORD,
+    REQUEST_EMAIL_VERIFICATION,
+    VERIFY_EMAIL,
+    DELETE_ACCOUNT,
+    SET_USER_DISABLED,
 )
