@@ -26,7 +26,7 @@ $(INSTALLED): $(PYPROJECTS)
 
 $(RUNTIME): $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	{ for file in $(PYPROJECTS); do [ $(INSTALLED) -nt $$file ] || exit 1; done; } \
+	( for file in $(PYPROJECTS); do [ $(INSTALLED) -nt $$file ] || exit 1; done ) \
 		|| { $(BIN)/pip install --quiet --upgrade pip \
 		&& $(BIN)/pip install --quiet -e ./protos -e . -e ./clients/python; }
 	touch $(RUNTIME)
