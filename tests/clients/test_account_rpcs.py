@@ -22,6 +22,9 @@ from tests.conftest import ServerHandle
 from tests.mailbox import Mailbox
 from tests.roles import make_admin
 
+# Most wait for the courier to deliver a mail (real timers); tests/domain has the rules fast.
+pytestmark = pytest.mark.slow
+
 EMAIL = "ada@example.com"
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -19,6 +19,9 @@ from authsvc.gateway.routes import Route
 from tests.conftest import PASSWORD, ServerHandle
 from tests.gateway.conftest import running_gateway
 
+# A sweep of every documented limit through a live server and gateway; the table itself is checked fast.
+pytestmark = pytest.mark.slow
+
 ROUTES = {route.request_descriptor.full_name: route for route in service_routes()}
 DOCUMENT = build_document(service_routes())
 

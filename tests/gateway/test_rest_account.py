@@ -23,6 +23,9 @@ from tests.gateway.fakes import FakeAuthServer
 from tests.mailbox import Mailbox
 from tests.roles import make_admin
 
+# Most wait for the courier to deliver a mail (real timers); tests/domain has the rules fast.
+pytestmark = pytest.mark.slow
+
 EMAIL = "ada@example.com"
 NEW_PASSWORD = "a brand new passphrase"
 FORGOT_ANSWER = {"message": "If an account exists for this email, a reset link has been sent"}

@@ -30,6 +30,9 @@ from tests.transport.test_recovery import (
     signed_up,
 )
 
+# Each waits for the courier to deliver a mail (real timers); tests/domain/test_recovery.py: the rules, fast.
+pytestmark = pytest.mark.slow
+
 RETRY_SECONDS = 2
 
 

@@ -41,6 +41,9 @@ from tests.security.token_places import (
     open_bench,
 )
 
+# A sweep of every other spelling of every token at every place through a live server.
+pytestmark = pytest.mark.slow
+
 URLSAFE = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 SPARE_BITS = {0: 0, 2: 4, 3: 2}  # by the part's length modulo 4 (1 is never a valid length)
 PART_NAMES = ("header", "payload", "signature")

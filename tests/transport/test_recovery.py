@@ -20,6 +20,9 @@ from tests.mail.smtp_server import Received, SmtpServer
 from tests.mailbox import link_in, token_of
 from tests.status import expect_error
 
+# Each waits for the courier to deliver a mail (real timers); tests/domain/test_recovery.py: the rules, fast.
+pytestmark = pytest.mark.slow
+
 FROM = "Authsvc <no-reply@auth.example.com>"
 PUBLIC_URL = "https://auth.example.com"
 EMAIL = "ada@example.com"
