@@ -31,7 +31,7 @@ _LOCK_ENABLED_USER_BY_EMAIL = (
     .where(users.c.email == bindparam("email"), users.c.disabled_at.is_(None))
     .with_for_update(key_share=True)
 )
-_DELETE_USER_TOKENS_OF_KIND = delete(_T).where(
+DELETE_USER_TOKENS_OF_KIND = delete(_T).where(
     _T.c.user_id == bindparam("user_id"), _T.c.kind == bindparam("kind")
 )
 _TOKEN_VALUES = (
@@ -149,7 +149,7 @@ def create_reset_token(
     found = connection.execute(_LOCK_ENABLED_USER_BY_EMAIL, {"email": email}).scalar_one_or_none()
     user_id = NO_USER if found is None else str(found)
     # The same five statements whether or not the account exists (NO_USER matches no row).
-    connection.execute(_DELETE_USER_TOKENS_OF_KIND, {"user_id": user_id, "kind": RESET_TOKEN})
+    connection.execute(DELETE_USER_TOKENS_OF_KIND, {"user_id": user_id, "kind": RESET_TOKEN})
     connection.execute(_INSERT_TOKEN_FOR_USER, _token_params(token, RESET_TOKEN, user_id))
     connection.execute(_INSERT_MAIL, _mail_params(mail))
     connection.execute(_DELETE_DECOY_MAIL, {"mail_id": mail.id, "user_id": user_id})

@@ -147,8 +147,9 @@ class UserStore(Protocol):
     async def change_password(
         self, user_id: str, *, old_hash: str, new_hash: str, keep_session_id: str, reason: str, now: datetime
     ) -> int | None:
-        """In one transaction: replace the hash only if it is still `old_hash` (compare-and-set), and revoke
-        every live session of the user but `keep_session_id` with `reason`. Return how many were revoked,
+        """In one transaction: replace the hash only if it is still `old_hash` (compare-and-set), revoke
+        every live session of the user but `keep_session_id` with `reason`, and void the user's unspent
+        reset tokens (a link mailed before the change must not undo it). Return how many were revoked,
         or None, changing nothing, when the user is gone or the hash is no longer `old_hash`."""
 
     async def delete_user(self, user_id: str, password_hash: str) -> bool:

@@ -280,6 +280,8 @@ class MemoryStore:
         ]
         for session in others:
             self._revoke(session, reason, now)
+        for earlier in [h for h, row in self._account_tokens.items() if _is_reset_of(row, user_id)]:
+            del self._account_tokens[earlier]
         return len(others)
 
     async def delete_user(self, user_id: str, password_hash: str) -> bool:

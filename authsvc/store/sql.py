@@ -31,6 +31,7 @@ from sqlalchemy.pool import StaticPool
 from authsvc.store import account_tokens_sql
 from authsvc.store.interface import (
     ACCOUNT_DISABLED_REASON,
+    RESET_TOKEN,
     AccountToken,
     DisabledChange,
     NewSession,
@@ -406,7 +407,11 @@ def _change_password(
     if not _rotate_password_hash(connection, user_id, old_hash, new_hash):
         return None
     params = {"owner_id": user_id, "keep_id": keep_session_id, "now": now, "reason": reason}
-    return int(connection.execute(_REVOKE_OTHER_SESSIONS, params).rowcount)
+    revoked = int(connection.execute(_REVOKE_OTHER_SESSIONS, params).rowcount)
+    connection.execute(
+        account_tokens_sql.DELETE_USER_TOKENS_OF_KIND, {"user_id": user_id, "kind": RESET_TOKEN}
+    )
+    return revoked
 
 
 def _delete_user(connection: Connection, user_id: str, password_hash: str) -> bool:

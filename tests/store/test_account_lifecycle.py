@@ -223,3 +223,20 @@ async def test_a_rotation_tells_whether_the_owner_verified_their_email(store):
         rotated = await store.rotate_session(rotation)
         assert rotated is not None
         assert rotated.owner_email_verified is user.email_verified
+
+
+async def test_changing_the_password_voids_the_reset_links_mailed_before(store, user_with_sessions):
+    user, (kept,) = await user_with_sessions(1)
+    mailed = token()
+    await store.create_reset_token(user.email, mailed, mail_to(user.email))
+    await store.change_password(
+        user.id,
+        old_hash=user.password_hash,
+        new_hash="$2b$04$new",
+        keep_session_id=kept.id,
+        reason="password_changed",
+        now=T0 + timedelta(minutes=1),
+    )
+    # A link from before the change (in a mailbox someone else may read) cannot undo it.
+    assert await store.reset_password(mailed.token_hash, "$2b$04$other", "password_reset", T0) is None
+    assert (await store.get_user(user.id)).password_hash == "$2b$04$new"
