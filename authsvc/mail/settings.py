@@ -8,7 +8,6 @@ from `authsvc@localhost` with links to a developer's machine.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
@@ -78,22 +77,3 @@ class MailSettings:
             "mail_retry_seconds": str(self.retry_seconds),
             "mail_templates_dir": "" if self.templates_dir is None else str(self.templates_dir),
         }
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> MailSettings:
-        """Read AUTHSVC_SMTP_URL, AUTHSVC_MAIL_FROM, AUTHSVC_PUBLIC_URL, AUTHSVC_MAIL_RETRY_SECONDS and
-        AUTHSVC_MAIL_TEMPLATES_DIR; unset or empty ones keep their defaults. Raise ValueError, one line
-        naming the variable, on a value that cannot be used."""
-        raw_retry = environ.get("AUTHSVC_MAIL_RETRY_SECONDS", "")
-        try:
-            retry_seconds = float(raw_retry) if raw_retry else DEFAULT_RETRY_SECONDS
-        except ValueError:
-            raise ValueError(f"AUTHSVC_MAIL_RETRY_SECONDS={raw_retry!r} is not a number of seconds") from None
-        templates = environ.get("AUTHSVC_MAIL_TEMPLATES_DIR", "")
-        return cls(
-            smtp_url=environ.get("AUTHSVC_SMTP_URL", ""),
-            mail_from=environ.get("AUTHSVC_MAIL_FROM", ""),
-            public_url=environ.get("AUTHSVC_PUBLIC_URL", ""),
-            retry_seconds=retry_seconds,
-            templates_dir=Path(templates) if templates else None,
-        )

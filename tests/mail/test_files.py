@@ -23,7 +23,7 @@ TOKEN = "dev-token-5c1e0b"
 
 async def test_a_mail_without_smtp_is_a_private_eml_file_named_in_the_log(tmp_path, clock, caplog):
     data_dir = tmp_path / "data"
-    settings = MailSettings.from_env({})
+    settings = MailSettings()
     delivery = open_delivery(settings, data_dir)
     outbox = MemoryOutbox()
     courier = Courier(outbox, delivery, clock)
@@ -66,12 +66,10 @@ async def test_a_mail_sent_twice_is_one_file(tmp_path, clock):
 
 
 def test_with_an_smtp_url_mail_goes_to_that_server(tmp_path, caplog):
-    settings = MailSettings.from_env(
-        {
-            "AUTHSVC_SMTP_URL": "smtps://ada:secret@mail.example.com",
-            "AUTHSVC_MAIL_FROM": "no-reply@example.com",
-            "AUTHSVC_PUBLIC_URL": "https://auth.example.com",
-        }
+    settings = MailSettings(
+        smtp_url="smtps://ada:secret@mail.example.com",
+        mail_from="no-reply@example.com",
+        public_url="https://auth.example.com",
     )
     with caplog.at_level(logging.INFO, logger="authsvc.mail"):
         delivery = open_delivery(settings, tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from authsvc.mail.settings import MailSettings
+from authsvc.settings import Settings
 
 SMTP = {
     "AUTHSVC_SMTP_URL": "smtp+starttls://ada:s3cret@mail.example.com",
@@ -15,7 +15,7 @@ SMTP = {
 
 
 def test_without_any_variable_mail_goes_to_files_from_localhost_with_links_to_the_local_sidecar():
-    settings = MailSettings.from_env({})
+    settings = Settings.from_env({}).mail
     assert settings.smtp is None
     assert settings.from_address == "authsvc@localhost"
     assert settings.links_base == "http://127.0.0.1:8080"
@@ -24,9 +24,9 @@ def test_without_any_variable_mail_goes_to_files_from_localhost_with_links_to_th
 
 
 def test_a_full_smtp_configuration_is_read_and_described_without_its_password(tmp_path):
-    settings = MailSettings.from_env(
+    settings = Settings.from_env(
         {**SMTP, "AUTHSVC_MAIL_RETRY_SECONDS": "5", "AUTHSVC_MAIL_TEMPLATES_DIR": str(tmp_path)}
-    )
+    ).mail
     assert settings.smtp is not None
     assert settings.smtp.security == "starttls"
     assert settings.from_address == "Authsvc <no-reply@example.com>"
@@ -57,7 +57,7 @@ def test_a_full_smtp_configuration_is_read_and_described_without_its_password(tm
         ({"AUTHSVC_PUBLIC_URL": "auth.example.com"}, "AUTHSVC_PUBLIC_URL must be an http(s) URL"),
         ({"AUTHSVC_MAIL_RETRY_SECONDS": "0"}, "AUTHSVC_MAIL_RETRY_SECONDS must be positive"),
         ({"AUTHSVC_MAIL_RETRY_SECONDS": "nan"}, "AUTHSVC_MAIL_RETRY_SECONDS must be positive"),
-        ({"AUTHSVC_MAIL_RETRY_SECONDS": "soon"}, "AUTHSVC_MAIL_RETRY_SECONDS='soon' is not a number"),
+        ({"AUTHSVC_MAIL_RETRY_SECONDS": "soon"}, "AUTHSVC_MAIL_RETRY_SECONDS='soon' is not valid"),
         (
             {"AUTHSVC_MAIL_TEMPLATES_DIR": "/nonexistent/templates"},
             "AUTHSVC_MAIL_TEMPLATES_DIR is not a directory",
@@ -66,7 +66,7 @@ def test_a_full_smtp_configuration_is_read_and_described_without_its_password(tm
 )
 def test_an_unusable_value_is_refused_in_one_line_naming_its_variable(environ, message):
     with pytest.raises(ValueError) as raised:
-        MailSettings.from_env(environ)
+        Settings.from_env(environ)
     text = str(raised.value)
     assert text.startswith(message)
     assert "\n" not in text
