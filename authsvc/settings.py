@@ -123,6 +123,15 @@ class Settings:
             "register_window_seconds",
             "register_max_per_address",
             "register_max_per_window",
+            "reset_token_ttl_seconds",
+            "verify_token_ttl_seconds",
+            "forgot_window_seconds",
+            "forgot_max_per_email",
+            "forgot_max_per_address",
+            "reset_window_seconds",
+            "reset_max_failures_per_address",
+            "verify_request_window_seconds",
+            "verify_request_max_per_user",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
@@ -137,19 +146,6 @@ class Settings:
         self._check_mail()
 
     def _check_mail(self) -> None:
-        for name in (
-            "reset_token_ttl_seconds",
-            "verify_token_ttl_seconds",
-            "forgot_window_seconds",
-            "forgot_max_per_email",
-            "forgot_max_per_address",
-            "reset_window_seconds",
-            "reset_max_failures_per_address",
-            "verify_request_window_seconds",
-            "verify_request_max_per_user",
-        ):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"AUTHSVC_{name.upper()} must be positive")
         try:
             self.mail  # noqa: B018 (built to check it: an unusable value stops the start)
         except ValueError as exc:
