@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 from google.protobuf import timestamp_pb2
@@ -22,6 +23,11 @@ from authsvc.domain.sessions import SessionService, SessionSummary
 from authsvc.transport.client_info import Network, bearer_token, client_info
 from authsvc.transport.errors import Context
 from authsvc.transport.gateway_trust import GatewayTrust
+
+T = TypeVar("T")
+# What a server bound without the account or the recovery service answers UNIMPLEMENTED for.
+_ACCOUNT_RPCS = "the account RPCs"
+_RECOVERY_RPCS = "the password reset and email verification RPCs"
 
 LOGGED_OUT = "Logged out successfully"
 LOGGED_OUT_EVERYWHERE = "Logged out from all devices successfully"
@@ -167,14 +173,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     # -- the caller's own account, and the admin RPC ----------------------------------------------------
 
     async def GetProfile(self, request: auth_pb2.GetProfileRequest, context: Context) -> auth_pb2.Profile:
-        account = self._account_service()
+        account = _required(self._account, _ACCOUNT_RPCS)
         caller = await self._authenticate(context)
         return _profile(await account.profile(caller))
 
     async def UpdateProfile(
         self, request: auth_pb2.UpdateProfileRequest, context: Context
     ) -> auth_pb2.Profile:
-        account = self._account_service()
+        account = _required(self._account, _ACCOUNT_RPCS)
         caller = await self._authenticate(context)
         client = self._client(context)
         return _profile(await account.update_profile(caller, request.display_name, client))
@@ -182,7 +188,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ChangePassword(
         self, request: auth_pb2.ChangePasswordRequest, context: Context
     ) -> auth_pb2.ChangePasswordResponse:
-        account = self._account_service()
+        account = _required(self._account, _ACCOUNT_RPCS)
         caller = await self._authenticate(context)
         revoked = await account.change_password(
             caller, request.current_password, request.new_password, self._client(context)
@@ -192,7 +198,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def DeleteAccount(
         self, request: auth_pb2.DeleteAccountRequest, context: Context
     ) -> auth_pb2.DeleteAccountResponse:
-        account = self._account_service()
+        account = _required(self._account, _ACCOUNT_RPCS)
         caller = await self._authenticate(context)
         await account.delete_account(caller, request.password, self._client(context))
         return auth_pb2.DeleteAccountResponse(message=ACCOUNT_DELETED)
@@ -200,12 +206,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def SetUserDisabled(
         self, request: auth_pb2.SetUserDisabledRequest, context: Context
     ) -> auth_pb2.SetUserDisabledResponse:
-        if self._admin is None:
-            raise NotImplementedError("SetUserDisabled")
+        admin = _required(self._admin, "SetUserDisabled")
         caller = await self._authenticate(context)
-        outcome = await self._admin.set_disabled_by(
-            caller, request.email, request.disabled, self._client(context)
-        )
+        outcome = await admin.set_disabled_by(caller, request.email, request.disabled, self._client(context))
         profile = outcome.account.profile
         return auth_pb2.SetUserDisabledResponse(
             user_id=profile.user_id,
@@ -219,21 +222,21 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ForgotPassword(
         self, request: auth_pb2.ForgotPasswordRequest, context: Context
     ) -> auth_pb2.ForgotPasswordResponse:
-        await self._recovery_service().forgot_password(request.email, self._client(context))
+        await _required(self._recovery, _RECOVERY_RPCS).forgot_password(request.email, self._client(context))
         return auth_pb2.ForgotPasswordResponse(message=RESET_REQUESTED)
 
     async def ResetPassword(
         self, request: auth_pb2.ResetPasswordRequest, context: Context
     ) -> auth_pb2.ResetPasswordResponse:
-        revoked = await self._recovery_service().reset_password(
-            request.token, request.new_password, self._client(context)
-        )
+        revoked = await _required(
+            self._recovery, "the password reset and email verification RPCs"
+        ).reset_password(request.token, request.new_password, self._client(context))
         return auth_pb2.ResetPasswordResponse(message=PASSWORD_RESET, revoked_sessions=revoked)
 
     async def RequestEmailVerification(
         self, request: auth_pb2.RequestEmailVerificationRequest, context: Context
     ) -> auth_pb2.RequestEmailVerificationResponse:
-        recovery = self._recovery_service()
+        recovery = _required(self._recovery, _RECOVERY_RPCS)
         caller = await self._authenticate(context)
         await recovery.request_email_verification(caller, self._client(context))
         return auth_pb2.RequestEmailVerificationResponse(message=VERIFICATION_REQUESTED)
@@ -241,20 +244,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def VerifyEmail(
         self, request: auth_pb2.VerifyEmailRequest, context: Context
     ) -> auth_pb2.VerifyEmailResponse:
-        await self._recovery_service().verify_email(request.token, self._client(context))
+        await _required(self._recovery, _RECOVERY_RPCS).verify_email(request.token, self._client(context))
         return auth_pb2.VerifyEmailResponse(message=EMAIL_VERIFIED)
-
-    def _recovery_service(self) -> RecoveryService:
-        """The recovery service; a server bound without one answers its RPCs UNIMPLEMENTED."""
-        if self._recovery is None:
-            raise NotImplementedError("the password reset and email verification RPCs")
-        return self._recovery
-
-    def _account_service(self) -> AccountService:
-        """The account service; a server bound without one answers its RPCs UNIMPLEMENTED."""
-        if self._account is None:
-            raise NotImplementedError("the account RPCs")
-        return self._account
 
     def _client(self, context: Context) -> ClientInfo:
         metadata = context.invocation_metadata()
@@ -268,3 +259,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         if not token:
             raise errors.TokenInvalid("Authorization must be `Bearer <access token>`")
         return await self._sessions.authenticate(token)
+
+
+def _required(service: T | None, rpcs: str) -> T:
+    """The service behind some RPCs; a server bound without it answers them UNIMPLEMENTED."""
+    if service is None:
+        raise NotImplementedError(rpcs)
+    return service
