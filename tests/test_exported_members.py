@@ -14,6 +14,7 @@ def test_the_store_exports_exactly_its_interface():
         "RotatedSession",
         "Rotation",
         "Session",
+        "SessionStanding",
         "SessionStore",
         "Store",
         "StoreError",

@@ -20,7 +20,7 @@ from authsvc.domain.errors import (
 )
 from authsvc.domain.introspection_guard import IntrospectionGuard
 from authsvc.domain.keys import PublicJwk
-from authsvc.domain.live_sessions import load_live_session
+from authsvc.domain.live_sessions import check_live_session
 from authsvc.domain.outage import reports_store_outage
 from authsvc.domain.tokens import TokenCodec
 from authsvc.store import Store
@@ -71,7 +71,7 @@ class SessionService:
         """
         now = self._clock()
         claims = self._tokens.read_access(access_token, now)
-        await load_live_session(self._store, claims.session_id, claims.user_id, now)
+        await check_live_session(self._store, claims.session_id, claims.user_id, now)
         return Caller(
             claims.user_id,
             claims.session_id,

@@ -109,7 +109,7 @@ _REVOKE_ALL_LIVE_SESSIONS = (
         sessions.c.revoked_at.is_(None),
         sessions.c.expires_at > bindparam("now"),
     )
-    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"), revocation_room=None)
 )
 _DELETE_TOKENS_BEFORE = delete(_T).where(
     _T.c.token_hash.in_(

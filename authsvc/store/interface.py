@@ -104,6 +104,15 @@ class Session:
 
 
 @dataclass(frozen=True)
+class SessionStanding:
+    """Whether a session still stands at a moment: what checking an access token needs, and no more."""
+
+    user_id: str
+    revoked: bool
+    expired: bool
+
+
+@dataclass(frozen=True)
 class Rotation:
     """The compare-and-set that spends generation `generation` of a session's refresh token."""
 
@@ -180,6 +189,11 @@ class SessionStore(Protocol):
     async def get_session(self, session_id: str) -> Session:
         """Raise NotFound when there is no such session, or its user no longer exists (revoked
         sessions are still returned)."""
+
+    async def session_standing(self, session_id: str, now: datetime) -> SessionStanding:
+        """The session's owner, whether it is revoked, and whether it has expired at `now` (`expires_at` <=
+        `now`): `get_session`'s answer narrowed to what every authenticated call checks. Raise NotFound as
+        `get_session` does."""
 
     async def list_sessions(self, user_id: str, now: datetime) -> list[Session]:
         """The user's live sessions (not revoked, not expired), newest first."""

@@ -26,6 +26,7 @@ from authsvc.store.interface import (
     RotatedSession,
     Rotation,
     Session,
+    SessionStanding,
     StoreUnavailable,
     User,
     UserDisabled,
@@ -156,6 +157,11 @@ class MemoryStore:
         if session is None:
             raise NotFound("no such session")
         return session
+
+    async def session_standing(self, session_id: str, now: datetime) -> SessionStanding:
+        now = as_utc(now)
+        session = await self.get_session(session_id)
+        return SessionStanding(session.user_id, session.revoked_at is not None, session.expires_at <= now)
 
     def _owned_session(self, session_id: str) -> Session | None:
         """The session, unless it is missing or its owner is (as sql.py's `_OWNER_EXISTS`)."""

@@ -8,10 +8,12 @@ every dialect. Two runners execute them:
   the pool checkout and the thread hops that cap SQLAlchemy over aiosqlite at about 700 operations/s
   here (docs/architecture.md). A group-commit writer thread was measured too and lost: under load its
   thread waits for the GIL, which the busy event loop hands over only every few milliseconds.
+  The hot path's plain SQL (hot_sqlite.py) runs on the same connection, and WAL checkpoints on a thread
+  of their own (sqlite_checkpoints.py).
 - `AsyncEngineRunner`: SQLAlchemy's asyncio engine (asyncpg for PostgreSQL), one pooled connection and
-  one transaction per operation.
+  one transaction per operation. The hot path has connections of its own (hot_postgres.py).
 
-Driver errors are converted here, in one place per runner, to the store's errors.
+Driver errors are converted here, in one table for every runner and the hot path, to the store's errors.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authsvc.store.interface import AlreadyExists, NotFound, StoreError, StoreUnavailable
+from authsvc.store.sqlite_checkpoints import BACKSTOP_PAGES, BackgroundCheckpointer
 
 T = TypeVar("T")
 Operation = Callable[[Connection], T]
@@ -104,12 +108,27 @@ _ERROR_TABLE: tuple[
 ] = (
     (sa_exc.IntegrityError, _is_foreign_key_violation, NotFound, "a referenced row does not exist"),
     (sa_exc.IntegrityError, _is_unique_violation, AlreadyExists, "a unique value is taken"),
+    # The hot path's own asyncpg pool (hot_postgres.py): the driver's errors, not wrapped by SQLAlchemy.
+    (
+        asyncpg.IntegrityConstraintViolationError,
+        _is_foreign_key_violation,
+        NotFound,
+        "a referenced row does not exist",
+    ),
+    (
+        asyncpg.IntegrityConstraintViolationError,
+        _is_unique_violation,
+        AlreadyExists,
+        "a unique value is taken",
+    ),
     (sa_exc.DBAPIError, _is_lost_connection, StoreUnavailable, "the database connection was lost"),
     (Exception, _is_server_unavailable, StoreUnavailable, "the database is unavailable"),
     (sa_exc.OperationalError, None, StoreUnavailable, "the database is unavailable"),
     # Transaction control on SQLite goes to the driver directly (InlineSqliteRunner): its errors too.
     (sqlite3.OperationalError, None, StoreUnavailable, "the database is unavailable"),
     (sa_exc.InterfaceError, None, StoreUnavailable, "the database connection failed"),
+    # asyncpg's own: a closed connection or pool ("connection is closed", "pool is closing").
+    (asyncpg.InterfaceError, None, StoreUnavailable, "the database connection failed"),
     (sa_exc.TimeoutError, None, StoreUnavailable, "no database connection became free in time"),
     (sa_exc.DisconnectionError, None, StoreUnavailable, "the database connection was lost"),
     # TimeoutError is an OSError: it goes first.
@@ -118,24 +137,38 @@ _ERROR_TABLE: tuple[
 )
 
 
+def store_error(exc: Exception) -> Exception:
+    """The store error that `exc`, a driver or SQLAlchemy error, stands for; `exc` itself when it stands for
+    none (a bug, which must propagate as it is)."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, sa_exc.StatementError) and isinstance(exc.orig, ValueError | TypeError):
+        # A bad argument (a naive datetime) is the caller's bug, raised before any database work.
+        return exc.orig
+    refused = _refused_connection_message(exc)
+    if refused is not None:
+        return StoreUnavailable(refused)
+    for source, condition, target, message in _ERROR_TABLE:
+        if isinstance(exc, source) and (condition is None or condition(exc)):
+            return target(message)
+    return exc
+
+
+def raise_store_error(exc: Exception) -> NoReturn:
+    """Raise the store error `exc` stands for (from `exc`), or `exc` itself when it stands for none."""
+    converted = store_error(exc)
+    if converted is exc:
+        raise exc
+    raise converted from exc
+
+
 @contextmanager
 def converted_errors() -> Iterator[None]:
     """Re-raise driver and SQLAlchemy errors as store errors; let store errors through."""
     try:
         yield
-    except StoreError:
-        raise
     except Exception as exc:
-        if isinstance(exc, sa_exc.StatementError) and isinstance(exc.orig, ValueError | TypeError):
-            # A bad argument (a naive datetime) is the caller's bug, raised before any database work.
-            raise exc.orig from exc
-        refused = _refused_connection_message(exc)
-        if refused is not None:
-            raise StoreUnavailable(refused) from exc
-        for source, condition, target, message in _ERROR_TABLE:
-            if isinstance(exc, source) and (condition is None or condition(exc)):
-                raise target(message) from exc
-        raise
+        raise_store_error(exc)
 
 
 class Runner(Protocol):
@@ -160,6 +193,7 @@ class InlineSqliteRunner:
         self._engine = engine
         self._connection: Connection | None = None
         self._driver: Any = None
+        self._checkpoints: BackgroundCheckpointer | None = None
 
     async def start(self) -> None:
         with converted_errors():
@@ -167,6 +201,7 @@ class InlineSqliteRunner:
             # Transaction control goes straight to the driver: through SQLAlchemy it cost as much as
             # the statements themselves.
             self._driver = self._connection.connection.driver_connection
+            self._checkpoints = _background_checkpoints(self._driver)
 
     async def run(self, operation: Operation[T]) -> T:
         connection, driver = self._connection, self._driver
@@ -183,11 +218,36 @@ class InlineSqliteRunner:
             driver.execute("COMMIT")
         return result
 
+    @property
+    def driver(self) -> sqlite3.Connection:
+        """The held sqlite3 connection, for the hot path's plain SQL (hot_sqlite.py); autocommit, so a single
+        statement is its own transaction. Raise StoreUnavailable once the runner is closed."""
+        driver = self._driver
+        if driver is None:
+            raise StoreUnavailable("the store is closed")
+        return driver  # type: ignore[no-any-return]
+
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
         if self._connection is not None:
             self._connection.close()
             self._connection = self._driver = None
         self._engine.dispose()
+
+
+def _background_checkpoints(driver: sqlite3.Connection) -> BackgroundCheckpointer | None:
+    """Move the WAL checkpoints of the database file `driver` is on off the loop (sqlite_checkpoints.py);
+    None for a database without a file or a write-ahead log."""
+    path = driver.execute("PRAGMA database_list").fetchone()[2]
+    mode = driver.execute("PRAGMA journal_mode").fetchone()[0]
+    if not path or str(mode).lower() != "wal":
+        return None
+    driver.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    checkpoints = BackgroundCheckpointer(path)
+    checkpoints.start()
+    return checkpoints
 
 
 def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:

@@ -1,13 +1,17 @@
-"""The SQL store: every operation is Core statements over one connection, run by a runner.
+"""The SQL store: the hot session statements on the raw driver, every other operation Core statements
+over one connection, run by a runner.
 
-The statements are the same on SQLite and PostgreSQL; only the runner differs (see runners.py).
+The hot path (refresh's rotation, logout, the live-session check, LogoutAll, ListSessions) is plain SQL on
+sqlite3 or asyncpg (hot_sqlite.py, hot_postgres.py): SQLAlchemy's execution layer cost more per call than
+the statements. Everything else, and the schema (schema.py, Alembic), stays SQLAlchemy: its statements are
+the same on SQLite and PostgreSQL; only the runner differs (see runners.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
@@ -17,7 +21,6 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     delete,
-    exists,
     func,
     or_,
     select,
@@ -29,6 +32,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from authsvc.store import account_tokens_sql
+from authsvc.store.hot_postgres import PostgresHotPath
+from authsvc.store.hot_sqlite import SqliteHotPath
 from authsvc.store.interface import (
     ACCOUNT_DISABLED_REASON,
     RESET_TOKEN,
@@ -40,6 +45,7 @@ from authsvc.store.interface import (
     RotatedSession,
     Rotation,
     Session,
+    SessionStanding,
     User,
     UserDisabled,
 )
@@ -50,7 +56,7 @@ from authsvc.store.runners import (
     Runner,
     configure_sqlite_engine,
 )
-from authsvc.store.schema import sessions, users
+from authsvc.store.schema import REVOCATION_ROOM, sessions, users
 
 
 def _user(row: Row[Any]) -> User:
@@ -125,69 +131,15 @@ _INSERT_SESSION = (
     .returning(*_SESSION_COLUMNS)
 )
 _SELECT_USER_DISABLED_AT = select(users.c.disabled_at).where(users.c.id == bindparam("user_id"))
-# A session whose owner row is gone (deleted by hand with SQLite's foreign keys off, so nothing
-# cascaded) is treated as no session at all: it can neither be read nor rotated.
-_OWNER_EXISTS = exists().where(users.c.id == sessions.c.user_id)
-_SELECT_SESSION = select(sessions).where(sessions.c.id == bindparam("session_id"), _OWNER_EXISTS)
-_SELECT_LIVE_SESSIONS = (
-    select(sessions)
-    .where(sessions.c.user_id == bindparam("user_id"), _LIVE)
-    .order_by(sessions.c.created_at.desc(), sessions.c.id)
-)
-_ROTATE_SESSION = (
-    update(sessions)
-    .where(
-        sessions.c.id == bindparam("session_id"),
-        sessions.c.generation == bindparam("generation"),
-        sessions.c.token_hash == bindparam("spent_hash"),
-        _LIVE,
-        _OWNER_EXISTS,
-    )
-    .values(
-        generation=sessions.c.generation + 1,
-        token_hash=bindparam("new_hash"),
-        previous_token_hash=bindparam("spent_hash"),
-        refreshed_at=bindparam("now"),
-        last_used_at=bindparam("now"),
-        expires_at=bindparam("expires_at"),
-    )
-    # The owner's claims come back in the same statement: one round trip per refresh.
-    .returning(
-        *_SESSION_COLUMNS,
-        select(users.c.email).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_email"),
-        select(users.c.role).where(users.c.id == sessions.c.user_id).scalar_subquery().label("owner_role"),
-        select(users.c.email_verified_at)
-        .where(users.c.id == sessions.c.user_id)
-        .scalar_subquery()
-        .label("owner_email_verified_at"),
-    )
-)
-_REVOKE_SESSION = (
-    update(sessions)
-    .where(sessions.c.id == bindparam("session_id"), _LIVE)
-    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
-    .returning(sessions.c.user_id)
-)
-_REVOKE_SESSION_WITH_TOKEN = (
-    update(sessions)
-    .where(
-        sessions.c.id == bindparam("session_id"),
-        sessions.c.token_hash == bindparam("current_hash"),
-        _LIVE,
-        _OWNER_EXISTS,
-    )
-    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
-    .returning(sessions.c.user_id)
-)
 _REVOKE_USER_SESSION = (
     update(sessions)
     .where(sessions.c.id == bindparam("session_id"), sessions.c.user_id == bindparam("owner_id"), _LIVE)
-    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"), revocation_room=None)
 )
 _REVOKE_ALL_SESSIONS = (
     update(sessions)
     .where(sessions.c.user_id == bindparam("owner_id"), _LIVE)
-    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"), revocation_room=None)
 )
 _DELETE_SESSIONS_BEFORE = delete(sessions).where(
     sessions.c.id.in_(
@@ -264,6 +216,7 @@ def _create_session(connection: Connection, new: NewSession) -> Session:
         "revoked_reason": None,
         "user_agent": _fit(new.user_agent, _USER_AGENT_LENGTH, cut=True),
         "ip_address": _fit(new.ip_address, _IP_ADDRESS_LENGTH, cut=False),
+        "revocation_room": REVOCATION_ROOM if connection.dialect.name == "sqlite" else None,
     }
     params = {f"new_{name}": value for name, value in values.items() if name != "user_id"}
     row = connection.execute(_INSERT_SESSION, {**params, "user_id": new.user_id}).one_or_none()
@@ -274,52 +227,6 @@ def _create_session(connection: Connection, new: NewSession) -> Session:
             raise NotFound("a referenced row does not exist")
         raise UserDisabled("the user's account is disabled")
     return _session(row)
-
-
-def _get_session(connection: Connection, session_id: str) -> Session:
-    row = connection.execute(_SELECT_SESSION, {"session_id": session_id}).one_or_none()
-    if row is None:
-        raise NotFound("no such session")
-    return _session(row)
-
-
-def _list_sessions(connection: Connection, user_id: str, now: datetime) -> list[Session]:
-    rows = connection.execute(_SELECT_LIVE_SESSIONS, {"user_id": user_id, "now": now})
-    return [_session(row) for row in rows]
-
-
-def _rotate_session(connection: Connection, rotation: Rotation) -> RotatedSession | None:
-    row = connection.execute(
-        _ROTATE_SESSION,
-        {
-            "session_id": rotation.session_id,
-            "generation": rotation.generation,
-            "spent_hash": rotation.token_hash,
-            "new_hash": rotation.new_token_hash,
-            "now": rotation.now,
-            "expires_at": rotation.expires_at,
-        },
-    ).one_or_none()
-    if row is None:
-        return None
-    return RotatedSession(
-        session=_session(row),
-        owner_email=row.owner_email,
-        owner_role=row.owner_role,
-        owner_email_verified=row.owner_email_verified_at is not None,
-    )
-
-
-def _revoke_session(
-    connection: Connection, session_id: str, reason: str, now: datetime, token_hash: bytes | None
-) -> str | None:
-    params: dict[str, Any] = {"session_id": session_id, "now": now, "reason": reason}
-    if token_hash is None:
-        result = connection.execute(_REVOKE_SESSION, params)
-    else:
-        result = connection.execute(_REVOKE_SESSION_WITH_TOKEN, {**params, "current_hash": token_hash})
-    owner = result.scalar_one_or_none()
-    return None if owner is None else str(owner)
 
 
 def _revoke_user_session(
@@ -355,7 +262,7 @@ _UPDATE_DISPLAY_NAME = (
 _REVOKE_OTHER_SESSIONS = (
     update(sessions)
     .where(sessions.c.user_id == bindparam("owner_id"), sessions.c.id != bindparam("keep_id"), _LIVE)
-    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"), revocation_room=None)
 )
 # Sessions and account tokens go with the row (ON DELETE CASCADE; SQLite's foreign keys are on, runners.py).
 _DELETE_USER = (
@@ -449,11 +356,33 @@ def _list_users(connection: Connection, limit: int) -> list[User]:
     return [_user(row) for row in connection.execute(_LIST_USERS, {"limit": limit})]
 
 
-class SqlStore:
-    """The `Store` over SQLAlchemy Core; see interface.py for each method's guarantees."""
+class HotPath(Protocol):
+    """The hot session statements on the raw driver, with the `Store`'s signatures and guarantees."""
 
-    def __init__(self, runner: Runner) -> None:
+    async def get_session(self, session_id: str) -> Session: ...
+
+    async def session_standing(self, session_id: str, now: datetime) -> SessionStanding: ...
+
+    async def list_sessions(self, user_id: str, now: datetime) -> list[Session]: ...
+
+    async def rotate_session(self, rotation: Rotation) -> RotatedSession | None: ...
+
+    async def revoke_session(
+        self, session_id: str, reason: str, now: datetime, *, token_hash: bytes | None = None
+    ) -> str | None: ...
+
+    async def revoke_all_sessions(self, user_id: str, reason: str, now: datetime) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class SqlStore:
+    """The `Store`: the hot session statements on the raw driver (`HotPath`), everything else SQLAlchemy
+    Core on a runner; see interface.py for each method's guarantees."""
+
+    def __init__(self, runner: Runner, hot: HotPath) -> None:
         self._runner = runner
+        self._hot = hot
 
     @property
     def runner(self) -> Runner:
@@ -477,29 +406,34 @@ class SqlStore:
     async def create_session(self, session: NewSession) -> Session:
         return await self._runner.run(partial(_create_session, new=session))
 
+    # -- the hot path: on the raw driver (hot_sqlite.py, hot_postgres.py) --------------------------------
+
     async def get_session(self, session_id: str) -> Session:
-        return await self._runner.run(partial(_get_session, session_id=session_id))
+        return await self._hot.get_session(session_id)
+
+    async def session_standing(self, session_id: str, now: datetime) -> SessionStanding:
+        return await self._hot.session_standing(session_id, now)
 
     async def list_sessions(self, user_id: str, now: datetime) -> list[Session]:
-        return await self._runner.run(partial(_list_sessions, user_id=user_id, now=now))
+        return await self._hot.list_sessions(user_id, now)
 
     async def rotate_session(self, rotation: Rotation) -> RotatedSession | None:
-        return await self._runner.run(partial(_rotate_session, rotation=rotation))
+        return await self._hot.rotate_session(rotation)
 
     async def revoke_session(
         self, session_id: str, reason: str, now: datetime, *, token_hash: bytes | None = None
     ) -> str | None:
-        return await self._runner.run(
-            partial(_revoke_session, session_id=session_id, reason=reason, now=now, token_hash=token_hash)
-        )
+        return await self._hot.revoke_session(session_id, reason, now, token_hash=token_hash)
+
+    async def revoke_all_sessions(self, user_id: str, reason: str, now: datetime) -> int:
+        return await self._hot.revoke_all_sessions(user_id, reason, now)
+
+    # -- the cold paths: SQLAlchemy Core on the runner -------------------------------------------------
 
     async def revoke_user_session(self, user_id: str, session_id: str, reason: str, now: datetime) -> bool:
         return await self._runner.run(
             partial(_revoke_user_session, user_id=user_id, session_id=session_id, reason=reason, now=now)
         )
-
-    async def revoke_all_sessions(self, user_id: str, reason: str, now: datetime) -> int:
-        return await self._runner.run(partial(_revoke_all_sessions, user_id=user_id, reason=reason, now=now))
 
     async def delete_sessions_before(self, cutoff: datetime, batch_size: int) -> int:
         return await self._runner.run(partial(_delete_sessions_before, cutoff=cutoff, batch_size=batch_size))
@@ -508,7 +442,10 @@ class SqlStore:
         await self._runner.run(_ping)
 
     async def close(self) -> None:
-        await self._runner.close()
+        try:
+            await self._hot.close()
+        finally:
+            await self._runner.close()
 
     # -- reset and verification tokens (account_tokens_sql.py) ----------------------------------------
 
@@ -581,8 +518,10 @@ class SqlStore:
 async def open_store(database_url: str, *, pool_size: int = 10, timeout_seconds: float = 5.0) -> SqlStore:
     """Open the store for `database_url` (sqlite+aiosqlite://... or postgresql+asyncpg://...).
 
-    SQLite runs inline on the event loop's thread; any other URL on SQLAlchemy's asyncio engine.
-    The schema must already be migrated (see migrate.py).
+    SQLite runs inline on the event loop's thread, the hot path in plain SQL on the same connection. Any
+    other URL runs SQLAlchemy's asyncio engine for the cold paths and asyncpg connections for the hot path;
+    `pool_size` connections at most, split between the two (at least one each). The schema must already be
+    migrated (see migrate.py).
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -590,10 +529,12 @@ async def open_store(database_url: str, *, pool_size: int = 10, timeout_seconds:
         configure_sqlite_engine(sync_engine, busy_timeout_ms=int(timeout_seconds * 1000))
         sqlite_runner = InlineSqliteRunner(sync_engine)
         await sqlite_runner.start()
-        return SqlStore(sqlite_runner)
+        return SqlStore(sqlite_runner, SqliteHotPath(sqlite_runner))
+    cold_size = max(1, pool_size // 2)
+    hot_size = max(1, pool_size - cold_size)
     engine = create_async_engine(
         url,
-        pool_size=pool_size,
+        pool_size=cold_size,
         max_overflow=0,
         pool_timeout=timeout_seconds,
         # No pre-ping: it costs a round trip per call (a third of PostgreSQL's throughput here). After a
@@ -602,7 +543,10 @@ async def open_store(database_url: str, *, pool_size: int = 10, timeout_seconds:
         pool_pre_ping=False,
         connect_args=_connect_args(url.get_backend_name(), timeout_seconds),
     )
-    return SqlStore(AsyncEngineRunner(engine, timeout_seconds))
+    # The hot path connects as SQLAlchemy would: the same host, database, user and URL options.
+    _, connect_kwargs = engine.dialect.create_connect_args(engine.url)
+    hot = PostgresHotPath.open(connect_kwargs, pool_size=hot_size, timeout_seconds=timeout_seconds)
+    return SqlStore(AsyncEngineRunner(engine, timeout_seconds), hot)
 
 
 def _connect_args(backend: str, timeout_seconds: float) -> dict[str, Any]:

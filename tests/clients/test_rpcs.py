@@ -202,15 +202,15 @@ def store_down_for(auth_server, monkeypatch):
     reads: list[int] = []
 
     def _down_for(times: int) -> list[int]:
-        real = store.get_session
+        real = store.session_standing
 
-        async def get_session(session_id: str):
+        async def session_standing(session_id: str, now):
             reads.append(1)
             if len(reads) <= times:
                 raise StoreUnavailable("down")
-            return await real(session_id)
+            return await real(session_id, now)
 
-        monkeypatch.setattr(store, "get_session", get_session)
+        monkeypatch.setattr(store, "session_standing", session_standing)
         return reads
 
     return _down_for

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from authsvc.store import AlreadyExists, NotFound
+from authsvc.store import AlreadyExists, NotFound, Rotation, SessionStanding
 from tests.store.conftest import DAY, T0, new_session, new_user
 
 
@@ -116,3 +116,32 @@ async def test_sessions_created_in_the_same_instant_list_by_id(store):
     for session_id in reversed(ids):
         await store.create_session(new_session(user, id=session_id))
     assert [s.id for s in await store.list_sessions(user.id, T0)] == ids
+
+
+async def test_session_standing_tells_owner_revoked_and_expired(store, user_with_sessions):
+    user, (live, revoked) = await user_with_sessions(2)
+    await store.revoke_session(revoked.id, "logout", T0 + DAY)
+    assert await store.session_standing(live.id, T0 + DAY) == SessionStanding(user.id, False, False)
+    assert await store.session_standing(revoked.id, T0 + DAY) == SessionStanding(user.id, True, False)
+    # Expired from the moment of `expires_at` on, as a live session's `expires_at > now`.
+    assert await store.session_standing(live.id, live.expires_at) == SessionStanding(user.id, False, True)
+    assert not (await store.session_standing(live.id, live.expires_at - timedelta(microseconds=1))).expired
+    with pytest.raises(NotFound):
+        await store.session_standing("no-such-session", T0)
+
+
+async def test_naive_times_are_refused_by_every_session_call(store, user_with_sessions):
+    user, (opened,) = await user_with_sessions(1)
+    naive = T0.replace(tzinfo=None)
+    calls = [
+        store.session_standing(opened.id, naive),
+        store.list_sessions(user.id, naive),
+        store.rotate_session(Rotation(opened.id, 0, opened.token_hash, b"n" * 32, naive, naive + DAY)),
+        store.revoke_session(opened.id, "logout", naive),
+        store.revoke_session(opened.id, "logout", naive, token_hash=opened.token_hash),
+        store.revoke_all_sessions(user.id, "logout_all", naive),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="naive"):
+            await call
+    assert (await store.get_session(opened.id)).revoked_at is None
