@@ -50,6 +50,10 @@ def redact(text: str) -> str:
     return text
 
 
+# One encoder for every line: json.dumps(default=...) would build a new one each time.
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -61,7 +65,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str))
+        return redact(_ENCODER.encode(entry))
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:

@@ -1,14 +1,19 @@
-"""The audit trail: one structured log event per change to a session, on the `authsvc.audit` logger.
+"""The audit trail: one structured event per change to a session, never a secret.
 
 Every event carries the same members, so a log pipeline can index them without guessing: `event`,
 `user_id`, `session_id`, `ip` (the client address the transport settled on) and `request_id` (the
 caller's `x-request-id`), each null when unknown, plus a few event-specific counts. Never a token, a
 password or a hash: callers pass ids only, and this module has no parameter that could take a secret.
+
+Inside an RPC the event rides on that RPC's one access line (transport/observing.py holds it with
+`hold_for_rpc`): one line per call rather than two. Outside one (the CLI, background work) it is a line
+of its own on the `authsvc.audit` logger.
 """
 
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 from authsvc.domain.observe import notify
@@ -67,6 +72,48 @@ class ClientInfo:
             object.__setattr__(self, "ip_address", None)
 
 
+class RpcAudit:
+    """The audit event of the RPC being served, held for its access line: the event's members
+    (`request_id` aside: the access line has it) and the log level, INFO while the call recorded none.
+
+    Made by `hold_for_rpc`; holds until `close()`.
+    """
+
+    __slots__ = ("_token", "fields", "level")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, object] | None = None
+        self.level = logging.INFO
+        self._token: Token[RpcAudit | None] | None = _held.set(self)
+
+    def take(self, fields: dict[str, object], level: int, request_id: str | None) -> bool:
+        """Hold an event; False once closed. A second event in one call (an introspection refusal that
+        also blocks the address) writes the first on a line of its own, so the lines keep their order."""
+        if self._token is None:
+            return False
+        if self.fields is not None:
+            _write(self.level, self.fields, request_id)
+        self.fields = fields
+        self.level = max(level, logging.INFO)
+        return True
+
+    def close(self) -> None:
+        """Stop holding (in the task that called `hold_for_rpc`): an event recorded from now on, by a task
+        the RPC left behind, gets a line of its own."""
+        if self._token is not None:
+            _held.reset(self._token)
+            self._token = None
+
+
+_held: ContextVar[RpcAudit | None] = ContextVar("authsvc_rpc_audit", default=None)
+
+
+def hold_for_rpc() -> RpcAudit:
+    """Hold the audit events recorded from now on in this task (and the tasks it starts) for the RPC's
+    access line, instead of writing each on a line of its own."""
+    return RpcAudit()
+
+
 def record(
     event: str,
     client: ClientInfo,
@@ -76,15 +123,22 @@ def record(
     count: int | None = None,
     level: int = logging.INFO,
 ) -> None:
-    """Write one audit event, and report it to the bound observer (metrics count it)."""
+    """Record one audit event (on the RPC's access line when one holds it, else on a line of its own), and
+    report it to the bound observer (metrics count it)."""
     fields: dict[str, object] = {
         "event": event,
         "user_id": user_id,
         "session_id": session_id,
         "ip": client.ip_address,
-        "request_id": client.request_id,
     }
     if count is not None:
         fields["count"] = count
-    audit_log.log(level, event.replace("_", " "), extra=fields)
+    held = _held.get()
+    if held is None or not held.take(fields, level, client.request_id):
+        _write(level, fields, client.request_id)
     notify(event, 1 if count is None else count)
+
+
+def _write(level: int, fields: dict[str, object], request_id: str | None) -> None:
+    event = str(fields["event"])
+    audit_log.log(level, event.replace("_", " "), extra={**fields, "request_id": request_id})

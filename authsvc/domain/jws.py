@@ -22,6 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 _COMPACT = re.compile(rb"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 ALGORITHM = "EdDSA"
+# json.dumps(..., separators=(",", ":")), without building an encoder on every call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class InvalidJws(ValueError):
@@ -38,7 +41,7 @@ class UnknownKey(InvalidJws):
 
 def b64url(data: bytes) -> bytes:
     """Base64url without padding (RFC 7515 section 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 def _b64decode(segment: bytes) -> bytes:
@@ -72,14 +75,30 @@ def _typ_matches(typ: object, expected: str) -> bool:
     return lowered in (expected, f"application/{expected}")
 
 
+class CompactSigner:
+    """Signs compact JWS with one key under one header, whose encoding is the same for every token: it is
+    encoded once, here, not once per token."""
+
+    __slots__ = ("_key", "_prefix")
+
+    def __init__(self, header: Mapping[str, Any], key: Ed25519PrivateKey) -> None:
+        self._prefix = _encoded_json(header) + b"."
+        self._key = key
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        """The compact JWS of `claims`."""
+        signing_input = self._prefix + _encoded_json(claims)
+        return (signing_input + b"." + b64url(self._key.sign(signing_input))).decode("ascii")
+
+
+def _encoded_json(value: Mapping[str, Any]) -> bytes:
+    # JSONEncoder escapes every non-ASCII character (ensure_ascii), so its text is ASCII already.
+    return b64url(_COMPACT_JSON.encode(value).encode("ascii"))
+
+
 def sign_compact(header: Mapping[str, Any], claims: Mapping[str, Any], key: Ed25519PrivateKey) -> str:
     """The compact JWS of `claims` under `header` (which must carry alg EdDSA and the key's `kid`)."""
-    signing_input = (
-        b64url(json.dumps(header, separators=(",", ":")).encode("utf-8"))
-        + b"."
-        + b64url(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
-    )
-    return (signing_input + b"." + b64url(key.sign(signing_input))).decode("ascii")
+    return CompactSigner(header, key).sign(claims)
 
 
 def verify_compact(

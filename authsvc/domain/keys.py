@@ -60,6 +60,8 @@ class KeyRing:
         if not keys:
             raise ValueError("a key ring needs at least one key")
         self._keys = sorted(keys, key=lambda key: (key.created, key.kid))
+        # Parsed once: signing_at runs for every token minted.
+        self._newest_first = [(key.created_at, key) for key in reversed(self._keys)]
         self._by_kid = {key.kid: key for key in self._keys}
         self.activation_delay = activation_delay
         self.revoked = revoked
@@ -70,8 +72,7 @@ class KeyRing:
 
     def signing_at(self, now: datetime) -> SigningKey:
         """The newest key published for at least the activation delay; else the oldest key."""
-        for key in reversed(self._keys):
-            created = key.created_at
+        for created, key in self._newest_first:
             if created is None or created + self.activation_delay <= now:
                 return key
         return self._keys[0]

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
 from authsvc.clock import to_epoch_seconds
 from authsvc.domain.errors import TokenExpired, TokenInvalid, TokenTooLong
-from authsvc.domain.jws import ALGORITHM, InvalidJws, UnknownKey, sign_compact, verify_compact
+from authsvc.domain.jws import ALGORITHM, CompactSigner, InvalidJws, UnknownKey, verify_compact
 from authsvc.domain.keys import KeyRing, LiveKeyRing, PublicJwk
 from authsvc.domain.refresh_tokens import RefreshTokenMac, is_opaque
 
@@ -29,6 +29,7 @@ log = logging.getLogger("authsvc.tokens")
 MAX_TOKEN_LENGTH = 4096  # our tokens are well under 1 KiB; anything longer is refused before parsing
 _FUTURE_IAT_LEEWAY_SECONDS = 60  # replicas' clocks may differ a little
 _REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "jti", "iat", "exp")
+_SIGNERS_KEPT = 16  # a ring holds a few keys; more signers than this are of keys rotated away
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 (RFC 9068 section 2.1: a media type, not a secret)
 ACCESS = "access"
 REFRESH = "refresh"
@@ -77,6 +78,7 @@ class TokenCodec:
         self._issuer = issuer
         self._audience = audience
         self._client_id = client_id
+        self._signers: dict[str, CompactSigner] = {}  # by kid: each key's header encoded once
 
     @property
     def _ring(self) -> KeyRing:
@@ -98,7 +100,6 @@ class TokenCodec:
         ttl: timedelta,
     ) -> str:
         """An RFC 9068 access token, signed by the key active at `now`."""
-        key = self._ring.signing_at(now)
         issued_at = to_epoch_seconds(now)
         claims = {
             "iss": self._issuer,
@@ -106,7 +107,7 @@ class TokenCodec:
             "aud": self._audience,
             "exp": issued_at + int(ttl.total_seconds()),
             "iat": issued_at,
-            "jti": uuid.uuid4().hex,
+            "jti": secrets.token_hex(16),  # 128 random bits, as a UUID's 32 hex digits were
             "client_id": self._client_id,
             "sid": session_id,
             # Kept for guards released before RFC 9068 tokens, which check it; `typ` is the rule now.
@@ -115,8 +116,18 @@ class TokenCodec:
             "role": role,
             "email_verified": email_verified,
         }
-        header = {"alg": ALGORITHM, "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
-        return sign_compact(header, claims, key.private_key)
+        return self._signer(now).sign(claims)
+
+    def _signer(self, now: datetime) -> CompactSigner:
+        """The signer of the key active at `now`. A kid is its key's thumbprint: one kid, one key."""
+        key = self._ring.signing_at(now)
+        signer = self._signers.get(key.kid)
+        if signer is None:
+            if len(self._signers) >= _SIGNERS_KEPT:
+                self._signers.clear()
+            header = {"alg": ALGORITHM, "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
+            signer = self._signers[key.kid] = CompactSigner(header, key.private_key)
+        return signer
 
     def mint_refresh(self, session_id: str, generation: int) -> str:
         """The opaque refresh token of one generation of a session: the same arguments, the same token."""

@@ -2,7 +2,9 @@
 binding that lets the domain report its outcomes to this server's metrics.
 
 The access log is one JSON line per RPC on the `authsvc.access` logger: request id, RPC, status, duration
-and peer. It never holds a request or response body, so no token, password or email reaches it.
+and peer, and the audit event the call recorded, if any, with its members (authsvc/domain/audit.py), at
+the event's level when above INFO (a failed login is a warning). One line per call, not an access line
+and an audit line. It never holds a request or response body, so no token, password or email reaches it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from authsvc.domain.observe import observed_by
+from authsvc.domain import audit
+from authsvc.domain.observe import bind, unbind
 from authsvc.transport.client_info import request_id
 from authsvc.transport.metrics import ServerMetrics
 
@@ -66,32 +69,36 @@ class ObservingInterceptor(_Interceptor):
         async def observed(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.UNKNOWN
+            observer = bind(metrics)
+            held = audit.hold_for_rpc()
             try:
-                with observed_by(metrics):
-                    response = await behavior(request, context)
+                response = await behavior(request, context)
                 code = context.code() or grpc.StatusCode.OK
                 return response
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             finally:
+                held.close()
+                unbind(observer)
                 elapsed = time.perf_counter() - started
                 metrics.observe_rpc(rpc, code.name, elapsed)
-                _log_access(rpc, code, elapsed, context)
+                _log_rpc(rpc, code, elapsed, context, held)
 
         return observed
 
 
-def _log_access(rpc: str, code: grpc.StatusCode, seconds: float, context: Context) -> None:
-    if not access_log.isEnabledFor(logging.INFO):
+def _log_rpc(rpc: str, code: grpc.StatusCode, seconds: float, context: Context, held: audit.RpcAudit) -> None:
+    level = held.level
+    if not access_log.isEnabledFor(level):
         return
-    access_log.info(
-        "rpc",
-        extra={
-            "request_id": request_id(context.invocation_metadata()),
-            "rpc": rpc,
-            "status": code.name,
-            "duration_ms": round(seconds * 1000, 3),
-            "peer": context.peer(),
-        },
-    )
+    fields: dict[str, object] = {
+        "request_id": request_id(context.invocation_metadata()),
+        "rpc": rpc,
+        "status": code.name,
+        "duration_ms": round(seconds * 1000, 3),
+        "peer": context.peer(),
+    }
+    if held.fields is not None:
+        fields.update(held.fields)
+    access_log.log(level, "rpc", extra=fields)

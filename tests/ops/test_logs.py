@@ -1,4 +1,5 @@
-"""Logs an operator can use: one access line per RPC, and never a token, a password or a full email."""
+"""Logs an operator can use: one access line per RPC (with its audit event), and never a token, a
+password or a full email."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ async def test_a_full_flow_logs_one_access_line_per_rpc_and_no_secret(auth_serve
         assert not any(secret in line for line in lines), secret
         assert not any(secret in text for text in raw), secret
 
-    access = [json.loads(line) for line in lines if '"logger": "authsvc.access"' in line]
+    access = [json.loads(line) for line in lines]
     assert [(entry["request_id"], entry["rpc"].rsplit("/", 1)[1], entry["status"]) for entry in access] == [
         ("req-1", "Register", "OK"),
         ("req-2", "Login", "OK"),
@@ -54,8 +55,16 @@ async def test_a_full_flow_logs_one_access_line_per_rpc_and_no_secret(auth_serve
         ("req-4", "Login", "UNAUTHENTICATED"),
         ("req-5", "LogoutAll", "OK"),
     ]
+    assert all(entry["logger"] == "authsvc.access" for entry in access)  # no second line per RPC
     assert all(set(entry) >= ACCESS_MEMBERS for entry in access)
-    assert all(entry["level"] == "info" and entry["peer"].startswith("ipv4:127.0.0.1:") for entry in access)
+    assert [(entry["event"], entry["level"]) for entry in access] == [
+        ("register", "info"),
+        ("login", "info"),
+        ("refresh", "info"),
+        ("login_failed", "warning"),
+        ("logout_all", "info"),
+    ]
+    assert all(entry["peer"].startswith("ipv4:127.0.0.1:") for entry in access)
     assert all(entry["duration_ms"] >= 0 for entry in access)
 
 

@@ -106,7 +106,7 @@ async def test_no_token_or_password_is_in_the_logs_or_the_database_files(tmp_pat
     # The scan reads what was written: ids and events are there, in the log and in the database.
     everything = b"".join(contents.values())
     assert all(identifier.encode() in everything for identifier in ids)
-    assert b'"event": "login"' in contents[log] and b"login throttled" in contents[log]
+    assert b'"event": "login"' in contents[log] and b'"event": "login_throttled"' in contents[log]
     assert b"wrong gateway secret" in contents[log]
 
     for secret in secrets_of(tokens, gateway_secret.read(data_dir / gateway_secret.FILE_NAME)):

@@ -14,6 +14,7 @@ from authsvc.transport.client_info import (
     client_info,
     normalise_address,
     peer_ip,
+    request_id,
 )
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -146,3 +147,19 @@ def test_the_gateway_user_agent_wins_over_grpcs_own():
 )
 def test_bearer_tokens_are_read_from_the_authorization_metadata(metadata, expected):
     assert bearer_token(metadata) == expected
+
+
+@pytest.mark.parametrize(
+    ("sent", "logged"),
+    [
+        ("req-42 retry=1", "req-42 retry=1"),
+        ("line\nbreak\r\tand\x1b[31m", "linebreakand[31m"),  # nothing that could forge a log line
+        ("caf\u00e9-\u2028id", "caf-id"),
+        ("x" * 500, "x" * 128),
+        ("\n\t", None),
+        ("", None),
+    ],
+)
+def test_the_request_id_keeps_printable_ascii_only_and_at_most_128_characters(sent, logged):
+    assert request_id((("x-request-id", sent),)) == logged
+    assert request_id(()) is None
