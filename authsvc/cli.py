@@ -15,6 +15,7 @@ from typing import Any
 
 from authsvc.app.preflight import preflight
 from authsvc.app.start import RunningServer, StartupError, start_server
+from authsvc.app.workers import run_workers, store_gauges_forever
 from authsvc.clock import Clock, system_clock
 from authsvc.domain.admin import ROLES, AccountDetails, AccountRecord, AdminService
 from authsvc.domain.errors import AuthError, ServiceUnavailable
@@ -27,13 +28,14 @@ from authsvc.domain.retention import (
     delete_sessions_ended_before,
 )
 from authsvc.logs import configure_logging
-from authsvc.settings import Settings, SettingsError
+from authsvc.settings import Settings, SettingsError, parse_workers
 from authsvc.store import StoreError
 from authsvc.store.key_files import KeyStoreError, add_key, prune_keys, revoke_key
 from authsvc.store.migrate import is_migrated, migrate
 from authsvc.store.outbox_sql import SqlOutbox
 from authsvc.store.sql import open_store
 from authsvc.store.throttle import SqlAttemptStore
+from authsvc.supervisor import WORKER_FLAG, WorkerLink, tag_logs_with_pid
 from authsvc.transport.tls import TlsError
 
 log = logging.getLogger("authsvc")
@@ -56,6 +58,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _workers_flag(text: str) -> int:
+    try:
+        return parse_workers(text)
+    except ValueError:
+        raise SettingsError(f"--workers {text!r} is not valid: expected a positive number or auto") from None
+
+
 def _tune_garbage_collector() -> None:
     """Every RPC allocates many short-lived objects; the default gen-0 threshold (700) then runs the
     cyclic collector every few calls. Freeze what start-up built (it lives as long as the process) and
@@ -65,7 +74,8 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, worker: WorkerLink | None = None) -> None:
+    """Serve until SIGTERM or SIGINT: alone, or as one of a parent's workers (authsvc/app/workers.py)."""
     running = await start_server(settings)
     _tune_garbage_collector()
     log.info("serving", extra={"grpc_listen": running.bound})
@@ -76,9 +86,15 @@ async def _serve(settings: Settings) -> None:
     loop.add_signal_handler(signal.SIGHUP, _reload, running)
     if running.metrics_listener is not None:
         log.info("metrics", extra={"metrics_listen": settings.metrics_listen})
+    if worker is not None:
+        worker.on_parent_gone(stopping.set)
+        gauges = loop.create_task(store_gauges_forever(running.metrics))
+        worker.ready()
     await stopping.wait()
+    if worker is not None:
+        gauges.cancel()
     log.info("stopping: finishing in-flight calls")
-    await running.stop(settings.shutdown_grace_seconds)
+    await running.stop(settings.shutdown_grace_seconds, drain_seconds=settings.drain_seconds)
     log.info("stopped")
 
 
@@ -260,9 +276,14 @@ def _kid_as_operand(argv: list[str]) -> list[str]:
     return argv
 
 
-def _run(args: argparse.Namespace, settings: Settings, clock: Clock) -> None:
-    """Run the command `args` names (every one but `check`)."""
-    if args.command == "serve":
+def _run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
+    """Run the command `args` names (every one but `check`); the exit status."""
+    if args.command == "serve" and args.worker_of is not None:
+        tag_logs_with_pid()
+        asyncio.run(_serve(settings, WorkerLink(args.worker_of)))
+    elif args.command == "serve" and settings.workers > 1:
+        return asyncio.run(run_workers(settings, clock))
+    elif args.command == "serve":
         asyncio.run(_serve(settings))
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
@@ -276,6 +297,7 @@ def _run(args: argparse.Namespace, settings: Settings, clock: Clock) -> None:
         asyncio.run(_prune_sessions(settings, args.older_than, args.batch_size, clock))
     elif args.command == "users":
         asyncio.run(_users(settings, args, clock))
+    return 0
 
 
 def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
@@ -283,6 +305,13 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="migrate the store, then serve gRPC on AUTHSVC_GRPC_LISTEN")
     serve.add_argument("--no-migrate", action="store_true", help="refuse to start on an unmigrated store")
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        help="serving processes on the one port: a number, or auto for one per CPU (default: "
+        "AUTHSVC_WORKERS, else 1)",
+    )
+    serve.add_argument(WORKER_FLAG, type=int, metavar="FD", help=argparse.SUPPRESS)  # the parent's own use
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
     commands.add_parser(
         "check", help="exit 0 and print ok when `serve` could start; else exit non-zero with the reason"
@@ -328,12 +357,14 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
             return 0
         if args.command == "serve" and args.no_migrate:
             settings = Settings(**{**settings.__dict__, "migrate_on_start": False})
+        if args.command == "serve" and args.workers is not None:
+            settings = Settings(**{**settings.__dict__, "workers": _workers_flag(args.workers)})
         log.info("configuration", extra={"config": settings.describe()})
         if args.command in ("serve", "migrate"):
             # Whatever these create (data dir, database and its -wal/-shm, keys) is the service's alone:
             # 0700 folders, 0600 files. Only here: tests run the other commands inside pytest's process.
             os.umask(0o077)
-        _run(args, settings, clock)
+        status = _run(args, settings, clock)
     except ServiceUnavailable as exc:  # the domain's word for a store outage: a database failure
         print(f"authsvc: database: {exc.__cause__ or exc}", file=sys.stderr)
         return 3
@@ -343,7 +374,7 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
     except StoreError as exc:
         print(f"authsvc: database: {exc}", file=sys.stderr)
         return 3
-    return 0
+    return status
 
 
 if __name__ == "__main__":

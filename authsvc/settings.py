@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ DEFAULT_DATA_DIR = Path("./data")
 _SECRET_NAMES = ("password", "secret")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_INTROSPECTION_SECRET_BYTES = 32
+MAX_DRAIN_SECONDS = 60.0  # a longer drain is a stop that looks hung
 
 
 class SettingsError(ValueError):
@@ -54,6 +56,11 @@ class Settings:
     db_timeout_seconds: float = 5.0
     migrate_on_start: bool = True
     shutdown_grace_seconds: float = 10.0
+    # On SIGTERM the server says NOT_SERVING, then keeps serving this long before it stops accepting:
+    # clients that watch its health (the gateway, authsvc_client) move their calls to other replicas.
+    drain_seconds: float = 1.0
+    # Serving processes on the one gRPC port (authsvc/app/workers.py); 1: this process serves.
+    workers: int = 1
     # Throttling (authsvc/domain/throttling.py). The per-account limit counts one account at one address.
     login_window_seconds: int = 300
     login_max_failures_per_account: int = 5
@@ -141,6 +148,10 @@ class Settings:
             raise SettingsError("AUTHSVC_KEY_ACTIVATION_DELAY_SECONDS must be 0 or more")
         if self.refresh_grace_seconds < 0:
             raise SettingsError("AUTHSVC_REFRESH_GRACE_SECONDS must be 0 or more")
+        if not 0 <= self.drain_seconds <= MAX_DRAIN_SECONDS:
+            raise SettingsError(f"AUTHSVC_DRAIN_SECONDS must be between 0 and {MAX_DRAIN_SECONDS:g}")
+        if self.workers <= 0:
+            raise SettingsError("AUTHSVC_WORKERS (serve --workers) must be a positive number or auto")
         self._check_introspection()
         self._check_operations()
         self._check_mail()
@@ -241,6 +252,8 @@ class Settings:
             "AUTHSVC_DB_TIMEOUT_SECONDS": ("db_timeout_seconds", float),
             "AUTHSVC_MIGRATE_ON_START": ("migrate_on_start", _parse_bool),
             "AUTHSVC_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", float),
+            "AUTHSVC_DRAIN_SECONDS": ("drain_seconds", float),
+            "AUTHSVC_WORKERS": ("workers", parse_workers),
             "AUTHSVC_LOGIN_WINDOW_SECONDS": ("login_window_seconds", int),
             "AUTHSVC_LOGIN_MAX_FAILURES_PER_ACCOUNT": ("login_max_failures_per_account", int),
             "AUTHSVC_LOGIN_MAX_FAILURES_PER_ADDRESS": ("login_max_failures_per_address", int),
@@ -326,6 +339,21 @@ def is_loopback(listen: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # "" (every interface) or a host name, which may resolve anywhere
+
+
+def parse_workers(raw: str) -> int:
+    """AUTHSVC_WORKERS or `serve --workers`: a number, or `auto` for the CPUs this process may use."""
+    if raw.strip().lower() == "auto":
+        return cpu_count()
+    return int(raw)
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask, as a container's cpuset limits it)."""
+    counted = getattr(os, "process_cpu_count", None)  # Python 3.13+
+    if counted is not None:
+        return int(counted() or 1)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

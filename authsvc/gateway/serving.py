@@ -48,7 +48,9 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         max_field_size=MAX_HEAD_LINE_BYTES,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    # With workers (authsvc-gateway --workers N) each binds the same port; the kernel spreads connections.
+    reuse_port = settings.workers > 1 or None
+    site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=reuse_port)
     try:
         await site.start()
     except OSError as exc:  # a port in use or below 1024, an unknown host: one line, naming the variable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ class GatewaySettings:
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Any gRPC target: one HOST:PORT, every replica as `ipv4:HOST:PORT,HOST:PORT`, or `dns:///NAME:PORT`
+    # (calls go round robin to the healthy ones: authsvc_proto/retry.py).
     grpc_target: str = DEFAULT_GRPC_TARGET
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     # TLS to the gRPC server: the CA that signed its certificate; a client pair for mutual TLS.
@@ -50,8 +53,12 @@ class GatewaySettings:
     # when missing. None: none is sent (the server then records this gateway's own address, unless it
     # knows the gateway by its client certificate).
     gateway_secret_file: Path | None = None
+    # Processes serving the one HTTP port (authsvc-gateway --workers N, authsvc/gateway_cli.py).
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.workers <= 0:
+            raise SettingsError("AUTHSVC_GATEWAY_WORKERS (--workers) must be a positive number or auto")
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
             raise SettingsError(
                 "AUTHSVC_GRPC_TLS_CERT_FILE and AUTHSVC_GRPC_TLS_KEY_FILE must be set together"
@@ -94,6 +101,7 @@ class GatewaySettings:
             gateway_secret_file=_path(environ.get("AUTHSVC_GATEWAY_SECRET_FILE"))
             # The server's default: both processes of `make run` find the same file with no setup.
             or (_path(environ.get("AUTHSVC_DATA_DIR")) or Path("data")) / gateway_secret.FILE_NAME,
+            workers=parse_workers(environ.get("AUTHSVC_GATEWAY_WORKERS") or "1", "AUTHSVC_GATEWAY_WORKERS"),
         )
 
     def describe(self) -> str:
@@ -115,6 +123,23 @@ def _parse_listen(value: str) -> tuple[str, int]:
         raise SettingsError(f"AUTHSVC_HTTP_LISTEN must be HOST:PORT, got {value!r}")
     # "[::1]:8080" names an IPv6 host; aiohttp wants it without the brackets.
     return host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104 (":8080" means every interface)
+
+
+def parse_workers(value: str, name: str) -> int:
+    """A number of workers, or `auto`: the CPUs this process may run on. SettingsError otherwise."""
+    text = value.strip().lower()
+    if text == "auto":
+        counted = getattr(os, "process_cpu_count", None)  # Python 3.13+
+        if counted is not None:
+            return int(counted() or 1)
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if workers <= 0:
+        raise SettingsError(f"{name} must be a positive number or auto, got {value!r}")
+    return workers
 
 
 def _path(value: str | None) -> Path | None:

@@ -1,5 +1,9 @@
 """The server's Prometheus metrics, in a registry of its own (two servers in one process never collide).
 
+With several workers (authsvc/app/workers.py) prometheus_client's multiprocess mode is on in each worker
+(PROMETHEUS_MULTIPROC_DIR, set by the parent): every value lives in that folder's files, and the parent's
+`WorkersMetrics` sums them for its one metrics listener.
+
 RPC counts and latencies come from the observing interceptor; domain outcomes arrive through the domain's
 `Observer` interface (authsvc.domain.observe), named by the audit events. Throttled logins are counted
 from the answer's status (RESOURCE_EXHAUSTED on Login), since throttling refuses before any audit event.
@@ -8,8 +12,9 @@ from the answer's status (RESOURCE_EXHAUSTED on Login), since throttling refuses
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from authsvc.domain import audit
@@ -17,7 +22,7 @@ from authsvc.domain.courier import MAIL_ABANDONED, MAIL_FAILED, MAIL_QUEUED, MAI
 from authsvc.domain.observe import STORE_UNAVAILABLE
 from authsvc.domain.throttling import LOGIN_THROTTLED
 
-__all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics", "WorkersMetrics"]
 
 # Logins last about a bcrypt check (a quarter second at cost 12); refreshes a few milliseconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -60,6 +65,7 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._rpc_series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "authsvc_grpc_requests",
             "RPCs answered, by method and status code",
@@ -88,10 +94,12 @@ class ServerMetrics:
             ["source"],
             registry=self.registry,
         )
+        # multiprocess_mode: how the parent of several workers joins the workers' values (ignored alone).
         self.bcrypt_queue = Gauge(
             "authsvc_bcrypt_queue_depth",
             "Password hashes waiting for a free bcrypt thread",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.mails_queued = Counter(
             "authsvc_mails_queued", "Mails written to the outbox by this server", registry=self.registry
@@ -113,7 +121,9 @@ class ServerMetrics:
             "authsvc_mail_outbox_pending",
             "Mails still to send, across every replica, as counted after this server's last round",
             registry=self.registry,
+            multiprocess_mode="livemax",  # every worker counts the same outbox
         )
+        self._watched: list[tuple[Gauge, Callable[[], int]]] = []
         # Every label value exists from the start at 0, so dashboards and alerts never see a gap.
         for outcome in _LOGIN_OUTCOMES.values():
             self.logins.labels(outcome)
@@ -126,9 +136,17 @@ class ServerMetrics:
 
     def watch_bcrypt_queue(self, depth: Callable[[], int]) -> None:
         self.bcrypt_queue.set_function(lambda: float(depth()))
+        self._watched.append((self.bcrypt_queue, depth))
 
     def watch_mail_outbox(self, pending: Callable[[], int]) -> None:
         self.mail_outbox_pending.set_function(lambda: float(pending()))
+        self._watched.append((self.mail_outbox_pending, pending))
+
+    def store_watched(self) -> None:
+        """Write the watched gauges' current values: a worker's parent reads its files, never its
+        functions, so a worker calls this now and then (a lone server need not)."""
+        for gauge, read in self._watched:
+            gauge.set(float(read()))
 
     def observe(self, event: str, count: int) -> None:
         """The domain's Observer: count an audit event (or a store outage) into the outcome metrics."""
@@ -145,9 +163,32 @@ class ServerMetrics:
             counter.inc(count)
 
     def observe_rpc(self, rpc: str, code: str, seconds: float) -> None:
-        self.requests.labels(rpc, code).inc()
-        self.latency.labels(rpc).observe(seconds)
+        # `labels()` takes a lock and builds a key on each call: look each (rpc, code) series up once.
+        # The set stays small: registered methods times status codes.
+        series = self._rpc_series.get((rpc, code))
+        if series is None:
+            series = (self.requests.labels(rpc, code), self.latency.labels(rpc))
+            self._rpc_series[(rpc, code)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this server's registry."""
+        return generate_latest(self.registry)
+
+
+class WorkersMetrics:
+    """What the parent of several workers serves: every worker's metrics, read from the multiprocess
+    folder at each scrape (counters and histograms summed; gauges as their multiprocess_mode says)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(self.registry, path=str(folder))  # type: ignore[no-untyped-call]
+
+    def worker_exited(self, pid: int) -> None:
+        """Drop a dead worker's live gauges (its counts stay: totals never go backwards)."""
+        multiprocess.mark_process_dead(pid, str(self.folder))  # type: ignore[no-untyped-call]
+
+    def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
-from authsvc.transport.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from authsvc.transport.metrics import CONTENT_TYPE_LATEST
 
 METRICS_PATH = "/metrics"
+
+
+class Exposition(Protocol):
+    """What the listener serves: a server's own metrics, or the sum of its workers' (transport/metrics.py)."""
+
+    def render(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,7 @@ class MetricsListener:
         await self.runner.cleanup()
 
 
-async def start_metrics_listener(listen: str, metrics: ServerMetrics) -> MetricsListener:
+async def start_metrics_listener(listen: str, metrics: Exposition) -> MetricsListener:
     """Bind `HOST:PORT` (port 0 picks one) and serve the metrics. Raise OSError when it cannot bind."""
     host, _, port_text = listen.rpartition(":")
 

@@ -91,7 +91,9 @@ def bind_server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_metadata_size", MAX_METADATA_BYTES),
-            ("grpc.so_reuseport", 0),
+            # With several workers (authsvc/app/workers.py) every one binds the same port, and the kernel
+            # spreads new connections over them; alone, a second server on the port is an error.
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ],
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         interceptors=[ObservingInterceptor(metrics)],
@@ -124,7 +126,7 @@ def bind_server(
 def _bind(server: grpc.aio.Server, settings: Settings) -> tuple[int, CertificateReloader | None]:
     """Add the gRPC port: TLS (mutual with a client CA) when configured, else plain text."""
     listen = settings.grpc_listen
-    _probe(listen)
+    _probe(listen, reuse_port=settings.workers > 1)
     reloader: CertificateReloader | None = None
     try:
         if settings.tls_cert_file is not None and settings.tls_key_file is not None:
@@ -153,11 +155,12 @@ def _bind(server: grpc.aio.Server, settings: Settings) -> tuple[int, Certificate
     return port, reloader
 
 
-def _probe(listen: str) -> None:
+def _probe(listen: str, *, reuse_port: bool = False) -> None:
     """Bind the address once ourselves, so a busy or forbidden port is one clear line.
 
     grpcio only answers "port 0", after its C core has printed its own error line on stderr.
     Failures other than "in use" and "not allowed" are left to grpcio, which knows its address syntax.
+    A worker binds with SO_REUSEPORT, as its siblings and its parent's reservation of the port did.
     """
     host, _, port_text = listen.rpartition(":")
     if not port_text.isdigit() or int(port_text) == 0:
@@ -171,6 +174,8 @@ def _probe(listen: str) -> None:
     for family, kind, protocol, _name, address in candidates:
         with socket.socket(family, kind, protocol) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpcio binds
+            if reuse_port:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             try:
                 probe.bind(address)
             except OSError as exc:
