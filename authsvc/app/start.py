@@ -82,14 +82,25 @@ class RunningServer:
     async def wait(self) -> None:
         await self.server.wait_for_termination()
 
-    async def stop(self, grace: float | None = 5.0) -> None:
-        """Stop accepting, let in-flight RPCs finish within `grace` seconds, then close the store."""
-        await set_serving(self.health, False)
+    async def stop(self, grace: float | None = 5.0, *, drain_seconds: float = 0.0) -> None:
+        """Say NOT_SERVING, keep serving `drain_seconds` more, then stop accepting, let in-flight RPCs
+        finish within `grace` seconds, and close the store.
+
+        The drain is what makes a rolling restart drop nothing: clients that watch this server's health
+        (round robin with health checks, authsvc_proto/retry.py) stop sending it calls while it still
+        answers. Calls that reach it after that are cut short by `server.stop`: grpc.aio cancels the calls
+        it had received but not yet handed to a handler (the client sees CANCELLED), which is why the
+        clients retry CANCELLED for the retry-safe RPCs.
+        """
+        # The health monitor goes first, so that it cannot publish SERVING again during the drain.
         for task in (self._monitor, self._key_reloader):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await set_serving(self.health, False)
+        if drain_seconds > 0:
+            await asyncio.sleep(drain_seconds)
         await self.server.stop(grace)
         if self.courier is not None:
             # The mail being sent gets the grace too; the rest of its batch goes back to the outbox.

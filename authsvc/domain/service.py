@@ -210,10 +210,27 @@ class AuthService:
             return
         # Not the current token; the parent within the grace window (the client lost a refresh answer)
         # may still end its session.
-        session = await self._spent_token_session(claims, presented, now, client)
+        try:
+            session = await self._spent_token_session(claims, presented, now, client)
+        except SessionRevoked:
+            if await self._logged_out_with(claims.session_id, presented):
+                return  # a repeat of a logout that took effect (its answer was lost): the same answer
+            raise
         if await self._store.revoke_session(session.id, REASON_LOGOUT, now) is None:
             raise SessionRevoked()
         audit.record(audit.LOGOUT, client, user_id=session.user_id, session_id=claims.session_id)
+
+    async def _logged_out_with(self, session_id: str, presented: bytes) -> bool:
+        """Whether a Logout presenting this token (the current one, or the parent in the grace window)
+        ended the session: Logout is retry-safe (authsvc.v1.retry_safe), so its repeat answers OK."""
+        try:
+            session = await self._store.get_session(session_id)
+        except NotFound:
+            return False
+        hashes = (session.token_hash, session.previous_token_hash)
+        return session.revoked_reason == REASON_LOGOUT and any(
+            known is not None and hmac.compare_digest(known, presented) for known in hashes
+        )
 
     @reports_store_outage
     async def logout_all(self, caller: Caller, client: ClientInfo) -> int:

@@ -4,6 +4,12 @@ Calls never wait for the channel to be ready (`wait_for_ready=False`): with the 
 once with UNAVAILABLE, and the short reconnect backoff lets the channel find the server again within about
 a second of its return, without restarting the gateway.
 
+The channel takes the contract's service config (authsvc_proto/retry.py): round robin over every address
+of AUTHSVC_GRPC_TARGET (`ipv4:127.0.0.1:50051,127.0.0.1:50052`, `dns:///authsvc:50051`), skipping a
+replica whose health says NOT_SERVING, and the RPCs marked retry-safe are sent again, to another replica,
+on UNAVAILABLE or a stopping replica's CANCELLED, within the gateway's deadline. Login and Register are
+never retried once sent.
+
 Every RPC carries the gateway secret (`x-authsvc-gateway`, authsvc/gateway_secret.py): the proof that makes
 the server believe the client address and user agent the gateway forwards.
 """
@@ -14,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import grpc
+from authsvc_proto.retry import RetryPolicy, service_config
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
@@ -36,6 +43,8 @@ CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
 )
+# Retries of the retry-safe RPCs: spaced like the reconnects above, all within the deadline.
+RETRY_POLICY = RetryPolicy(max_attempts=5, initial_backoff=0.1, max_backoff=1.0)
 
 Metadata = Sequence[tuple[str, str]]
 
@@ -54,7 +63,11 @@ class Upstream:
         secret: str | None = None,
     ) -> None:
         self._proof: Metadata = ((gateway_secret.METADATA_KEY, secret),) if secret else ()
-        options: list[tuple[str, int | str]] = list(CHANNEL_OPTIONS)
+        options: list[tuple[str, int | str]] = [
+            *CHANNEL_OPTIONS,
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", service_config(RETRY_POLICY)),
+        ]
         if credentials is None:
             self._channel = grpc.aio.insecure_channel(target, options=options)
         else:

@@ -1,4 +1,6 @@
-"""Deadlines on every call, retries of UNAVAILABLE only (set by the service config), TLS and mutual TLS."""
+"""Deadlines on every call; retries (set by the service config) of UNAVAILABLE and CANCELLED for the
+retry-safe RPCs only; round robin over several replicas, skipping one that is NOT_SERVING; TLS and mutual
+TLS."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tests.clients.conftest import PASSWORD, ThreadedClient, start_fake
 from tests.ports import free_port
@@ -128,6 +131,112 @@ async def test_without_retries_unavailable_fails_at_the_first_attempt():
             with pytest.raises(Unavailable):
                 await client.get_jwks()
         assert len(attempts) == 1
+    finally:
+        await server.stop(0)
+
+
+async def test_a_retry_safe_rpc_cancelled_by_a_stopping_server_is_sent_again():
+    """A stopping grpc.aio server cancels the calls it received but had not started: they never ran."""
+    attempts = []
+
+    async def get_jwks(request, context):
+        attempts.append(1)
+        if len(attempts) == 1:
+            await context.abort(grpc.StatusCode.CANCELLED, "server shutting down")
+        return auth_pb2.JsonWebKeySet()
+
+    server, target = await start_fake({"GetJwks": get_jwks})
+    try:
+        async with AsyncAuthClient(target) as client:
+            assert await client.get_jwks() == {"keys": []}
+        assert len(attempts) == 2
+    finally:
+        await server.stop(0)
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED])
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_login_is_never_sent_twice(kind, code):
+    """A second Login would open a second session: only the first attempt is sent, whatever failed."""
+    attempts = []
+
+    async def login(request, context):
+        attempts.append(1)
+        await context.abort(code, "try again")
+
+    server, target = await start_fake({"Login": login})
+    try:
+        if kind == "async":
+            async with AsyncAuthClient(target) as client:
+                with pytest.raises(AuthServiceError) as caught:
+                    await client.login("ada@example.com", PASSWORD)
+        else:
+            sync = AuthClient(target)
+            with pytest.raises(AuthServiceError) as caught:
+                await ThreadedClient(sync).login("ada@example.com", PASSWORD)
+            sync.close()
+        assert caught.value.code == code
+        assert len(attempts) == 1
+    finally:
+        await server.stop(0)
+
+
+async def fake_replica(name: str, served: list[str]):
+    """A fake replica with AuthService.GetJwks (recording `name` in `served`) and the health service."""
+
+    async def get_jwks(request, context):
+        served.append(name)
+        return auth_pb2.JsonWebKeySet()
+
+    method = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].methods_by_name["GetJwks"]
+    handler = grpc.unary_unary_rpc_method_handler(
+        get_jwks,
+        request_deserializer=auth_pb2.GetJwksRequest.FromString,
+        response_serializer=lambda message: message.SerializeToString(),
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("authsvc.v1.AuthService", {method.name: handler}),)
+    )
+    checker = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates it
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port, checker
+
+
+async def test_calls_go_round_robin_to_every_listed_replica_but_one_not_serving():
+    served: list[str] = []
+    a, port_a, _ = await fake_replica("a", served)
+    b, port_b, health_b = await fake_replica("b", served)
+    try:
+        async with AsyncAuthClient(f"ipv4:127.0.0.1:{port_a},127.0.0.1:{port_b}") as client:
+            # Round robin starts once both connections are up: wait until b has answered once.
+            async with asyncio.timeout(10):
+                while "b" not in served:
+                    await client.get_jwks()
+            served.clear()
+            for _ in range(10):
+                await client.get_jwks()
+            assert served.count("a") == served.count("b") == 5
+            await health_b.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+            # The channel watches b's health: once it has heard, every call goes to a (while b was in the
+            # rotation, no two calls in a row went to a).
+            async with asyncio.timeout(10):
+                while served[-10:] != ["a"] * 10:
+                    await client.get_jwks()
+    finally:
+        await a.stop(0)
+        await b.stop(0)
+
+
+async def test_a_dns_target_reaches_the_server():
+    served: list[str] = []
+    server, port, _ = await fake_replica("only", served)
+    try:
+        async with AsyncAuthClient(f"dns:///localhost:{port}") as client:
+            assert await client.get_jwks() == {"keys": []}
+        assert served == ["only"]
     finally:
         await server.stop(0)
 

@@ -20,10 +20,28 @@ async def test_logout_ends_the_session_and_keeps_its_row(domain: Domain):
         await domain.caller(tokens)
 
 
-async def test_logging_out_twice_is_session_revoked(domain: Domain):
+async def test_logging_out_twice_with_the_same_token_answers_ok_the_second_time(domain: Domain):
+    """Logout is retry-safe: its repeat, after an answer was lost, has the same effect and answer."""
     await domain.register()
     tokens = await domain.login()
     await domain.auth.logout(tokens.refresh_token, HERE)
+    await domain.auth.logout(tokens.refresh_token, HERE)
+    session = await domain.store.get_session(tokens.session_id)
+    assert (session.revoked_at, session.revoked_reason) == (domain.clock(), "logout")
+
+
+async def test_logging_out_with_the_parent_after_logging_out_answers_ok(domain: Domain):
+    await domain.register()
+    tokens = await domain.login()
+    await domain.refresh(tokens)
+    await domain.auth.logout(tokens.refresh_token, HERE)
+    await domain.auth.logout(tokens.refresh_token, HERE)
+
+
+async def test_logging_out_a_session_ended_otherwise_is_session_revoked(domain: Domain):
+    await domain.register()
+    tokens = await domain.login()
+    await domain.auth.logout_all(await domain.caller(tokens), HERE)
     with pytest.raises(SessionRevoked):
         await domain.auth.logout(tokens.refresh_token, HERE)
 

@@ -55,11 +55,17 @@ async def test_a_logged_out_refresh_token_cannot_refresh(register, login, logout
     await expect_error(refresh(pair.refresh_token), grpc.StatusCode.UNAUTHENTICATED, "SESSION_REVOKED")
 
 
-async def test_logging_out_twice_is_session_revoked(register, login, logout):
+async def test_logging_out_twice_answers_ok_and_a_session_ended_otherwise_is_session_revoked(
+    register, login, logout, logout_all
+):
+    """Logout is retry-safe: a client whose answer was lost sends it again and is told it is logged out."""
     await register()
-    pair = await login()
+    pair, other, third = await login(), await login(), await login()
     await logout(pair.refresh_token)
-    await expect_error(logout(pair.refresh_token), grpc.StatusCode.UNAUTHENTICATED, "SESSION_REVOKED")
+    answer = await logout(pair.refresh_token)
+    assert answer.message == "Logged out successfully"
+    await logout_all(bearer(third.access_token))
+    await expect_error(logout(other.refresh_token), grpc.StatusCode.UNAUTHENTICATED, "SESSION_REVOKED")
 
 
 async def test_logout_revokes_only_that_session(register, login, logout, refresh):

@@ -1,57 +1,26 @@
-"""Channel construction shared by both clients: TLS or plaintext, and retries through the service config.
+"""Channel construction shared by both clients: TLS or plaintext, load balancing, health checks and
+retries, all through the contract's service config (`authsvc_proto.retry`, gRFC A6).
 
-Retries are gRPC's own (gRFC A6), configured by the `grpc.service_config` channel option: only
-UNAVAILABLE is retried, with jittered exponential backoff, and a retry throttle stops a retry storm when
-most calls fail. UNAVAILABLE means the call did not take effect (no connection, or the service's store
-was unreachable and nothing was committed), so every RPC is safe to retry on it; a Refresh whose answer
-was lost after it took effect is covered by the service's grace window for the parent token.
+- Round robin over every address the target names (`ipv4:10.0.0.1:50051,10.0.0.2:50051`,
+  `dns:///authsvc:50051`), skipping a replica whose health service says NOT_SERVING (gRFC A17).
+- The RPCs the contract marks `(authsvc.v1.retry_safe)` (Refresh, Logout, LogoutAll, ListSessions, ...)
+  are retried on UNAVAILABLE (the call took no effect) and on a stopping replica's CANCELLED, with
+  jittered exponential backoff, within the call's deadline; a Refresh whose answer was lost is covered
+  by the service's grace window. Login, Register and the RPCs that send mail or set a password are
+  never sent twice: they keep only gRPC's transparent retries, of requests that never left the client.
+- A retry throttle stops retrying while most recent calls fail.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from authsvc_proto.retry import NO_RETRIES, RetryPolicy, service_config
 
-SERVICE_NAME = "authsvc.v1.AuthService"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How the channel retries UNAVAILABLE calls; `max_attempts` counts the first try (gRPC caps it at 5)."""
-
-    max_attempts: int = 5
-    initial_backoff: float = 0.1
-    max_backoff: float = 2.0
-    backoff_multiplier: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.initial_backoff <= 0 or self.max_backoff < self.initial_backoff:
-            raise ValueError("max_attempts >= 1 and 0 < initial_backoff <= max_backoff are required")
-
-    def service_config(self) -> str:
-        """The JSON service config (gRFC A6) for the AuthService methods; no retry policy for one attempt."""
-        method: dict[str, Any] = {"name": [{"service": SERVICE_NAME}]}
-        if self.max_attempts > 1:  # gRPC refuses a retryPolicy with maxAttempts under 2
-            method["retryPolicy"] = {
-                "maxAttempts": self.max_attempts,
-                "initialBackoff": f"{self.initial_backoff}s",
-                "maxBackoff": f"{self.max_backoff}s",
-                "backoffMultiplier": self.backoff_multiplier,
-                "retryableStatusCodes": ["UNAVAILABLE"],
-            }
-        config: dict[str, Any] = {
-            "methodConfig": [method],
-            # Stop retrying while more than half the recent calls fail (gRFC A6 retry throttling).
-            "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
-        }
-        return json.dumps(config)
-
-
-NO_RETRIES = RetryPolicy(max_attempts=1)
+__all__ = ["NO_RETRIES", "ChannelSpec", "RetryPolicy", "Tls", "channel_options"]
 
 
 @dataclass(frozen=True)
@@ -76,11 +45,11 @@ class Tls:
 def channel_options(
     retry: RetryPolicy, tls: Tls | None, extra: Sequence[tuple[str, Any]] = ()
 ) -> list[tuple[str, Any]]:
-    """Options for either kind of channel: the retry config, a short reconnect backoff, and `extra`."""
+    """Options for either kind of channel: the service config, a short reconnect backoff, and `extra`."""
     options: list[tuple[str, Any]] = [
         # On even with NO_RETRIES: transparent retries (the request never left the client) stay safe.
         ("grpc.enable_retries", 1),
-        ("grpc.service_config", retry.service_config()),
+        ("grpc.service_config", service_config(retry)),
         # The default first reconnect wait is 1 s: longer than the retry budget, so retries would only
         # ever meet a channel still in backoff. Reconnect as fast as retries are spaced. Not
         # grpc.min_reconnect_backoff_ms: that is also the connect timeout, and must stay long (20 s).

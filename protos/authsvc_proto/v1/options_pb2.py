@@ -26,7 +26,7 @@ from authsvc_proto.v1 import errors_pb2 as authsvc__proto_dot_v1_dot_errors__pb2
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61uthsvc_proto/v1/options.proto\x12\nauthsvc.v1\x1a\x1d\x61uthsvc_proto/v1/errors.proto\x1a google/protobuf/descriptor.proto:9\n\x0frequires_bearer\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x08:=\n\x13http_success_status\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x05:2\n\x08internal\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x01(\x08:P\n\rerror_reasons\x12\x1e.google.protobuf.MethodOptions\x18\xbc\x8e\x03 \x03(\x0e\x32\x17.authsvc.v1.ErrorReasonb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61uthsvc_proto/v1/options.proto\x12\nauthsvc.v1\x1a\x1d\x61uthsvc_proto/v1/errors.proto\x1a google/protobuf/descriptor.proto:9\n\x0frequires_bearer\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x08:=\n\x13http_success_status\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x05:2\n\x08internal\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x01(\x08:P\n\rerror_reasons\x12\x1e.google.protobuf.MethodOptions\x18\xbc\x8e\x03 \x03(\x0e\x32\x17.authsvc.v1.ErrorReason:4\n\nretry_safe\x12\x1e.google.protobuf.MethodOptions\x18\xbd\x8e\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

@@ -16,6 +16,7 @@ REQUIRES_BEARER_FIELD_NUMBER: _builtins.int
 HTTP_SUCCESS_STATUS_FIELD_NUMBER: _builtins.int
 INTERNAL_FIELD_NUMBER: _builtins.int
 ERROR_REASONS_FIELD_NUMBER: _builtins.int
+RETRY_SAFE_FIELD_NUMBER: _builtins.int
 requires_bearer: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """The RPC authenticates its caller with `authorization: Bearer <access token>` metadata. Through the
 gateway, a request with no Authorization header at all is answered 403 {"detail": "Not authenticated"}.
@@ -31,4 +32,11 @@ error_reasons: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodO
 those any RPC may get (INTERNAL, UNIMPLEMENTED, INVALID_REQUEST for a corrupt message, and a status
 without ErrorInfo, such as RESOURCE_EXHAUSTED past the server's concurrency limit). The gateway's
 OpenAPI document lists them per route, under their HTTP status.
+"""
+retry_safe: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""Repeating the call has the effect of making it once, so a client may send it again, to another
+replica, when it failed UNAVAILABLE (the server never ran it, or ran it without committing) or was
+cancelled by a draining server. The clients' and the gateway's retry policy covers exactly the
+RPCs marked so (authsvc_proto/retry.py). Unmarked RPCs (Login, Register, anything that sends mail or
+sets a password) keep only gRPC's transparent retries, for requests that never left the client.
 """
