@@ -88,7 +88,9 @@ def _rpc_handler(route: Route, trusted_proxies: Sequence[Network] = ()) -> Handl
         if route.requires_bearer and "Authorization" not in request.headers:
             raise errors.not_authenticated()
         body = await _read_body(request) if route.body else b""
-        message = request_from_http(route, body, request.match_info, list(request.query.items()))
+        # A whole-body route reads no query parameters: skip parsing them.
+        query = list(request.query.items()) if route.body != "*" else []
+        message = request_from_http(route, body, request.match_info, query)
         metadata = metadata_of(request, request[REQUEST_ID_KEY], trusted_proxies)
         response, cache_control = await request.app[UPSTREAM_KEY].call(route, message, metadata)
         payload: Any = message_to_json(response)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -62,7 +63,7 @@ def client_address(request: web.Request, trusted_proxies: Sequence[Network] = ()
     address outside them is the client. An entry that is not an IP address stops the walk at the proxy
     that wrote it; when every entry is a trusted proxy, the leftmost is the client. None when the peer
     has no IP address (a Unix socket)."""
-    peer = parse_address(_peer_text(request))
+    peer = _parse_peer(_peer_text(request))
     if peer is None or not _is_trusted(peer, trusted_proxies):
         return peer
     client = peer
@@ -77,6 +78,10 @@ def client_address(request: web.Request, trusted_proxies: Sequence[Network] = ()
             if not _is_trusted(address, trusted_proxies):
                 return client
     return client
+
+
+# A gateway sees few distinct peers (its clients, a load balancer), each on every request it sends.
+_parse_peer = lru_cache(maxsize=1024)(parse_address)
 
 
 def _peer_text(request: web.Request) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 from authsvc_proto.v1 import auth_pb2
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
 
 from authsvc.gateway.errors import GatewayError
 from authsvc.gateway.routes import Route, service_routes
@@ -131,3 +134,69 @@ def test_a_query_value_of_the_wrong_type_is_a_400(key: str, value: str) -> None:
     with pytest.raises(GatewayError) as raised:
         request_from_http(route, b"", {}, [(key, value)])
     assert raised.value.status == 400
+
+
+def _filled(message_class: type[Message]) -> Message:
+    """A message of `message_class` with every flat field set to a value other than its default."""
+    message = message_class()
+    fields: list[FieldDescriptor] = list(cast(Descriptor, message.DESCRIPTOR).fields)
+    for number, field in enumerate(fields, start=1):
+        if field.is_repeated or field.message_type is not None:
+            continue
+        if field.type == FieldDescriptor.TYPE_STRING:
+            setattr(message, field.name, f"value-{number}")
+        elif field.type == FieldDescriptor.TYPE_BOOL:
+            setattr(message, field.name, True)
+        elif field.enum_type is not None:
+            setattr(message, field.name, field.enum_type.values[-1].number)
+        elif field.cpp_type in (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE):
+            setattr(message, field.name, 0.5)
+        else:
+            setattr(message, field.name, number * 1000)
+    return message
+
+
+_ROUTES = service_routes(include_internal=True)
+
+
+@pytest.mark.parametrize("route", _ROUTES, ids=[route.rpc_name for route in _ROUTES])
+@pytest.mark.parametrize("filled", [False, True], ids=["defaults", "filled"])
+def test_every_answer_prints_as_json_format_prints_it(route: Route, filled: bool) -> None:
+    # Flat messages skip json_format; the result must not tell.
+    message = _filled(route.response_class) if filled else route.response_class()
+    expected = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    assert message_to_json(message) == expected
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in _ROUTES if r.body == "*"], ids=[r.rpc_name for r in _ROUTES if r.body == "*"]
+)
+def test_every_body_reads_as_json_format_reads_it(route: Route) -> None:
+    message = _filled(route.request_class)
+    for spelling in (True, False):
+        document = json_format.MessageToDict(message, preserving_proto_field_name=spelling)
+        assert request_from_http(route, json.dumps(document).encode(), {}, []) == message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"refresh_token": "a", "refreshToken": "b"}',  # one field in two spellings: the last one wins
+        b'{"refresh_token": true}',
+        b'{"refresh_token": null, "x": 1}',  # null is the default; unknown fields are ignored
+        b'{"refresh_token": "\\ud800"}',  # a lone surrogate is no string protobuf holds
+        b'{"refresh_token": ["a"]}',
+    ],
+)
+def test_bodies_the_direct_path_declines_get_json_formats_answer(body: bytes) -> None:
+    expected = auth_pb2.RefreshRequest()
+    try:
+        json_format.ParseDict(json.loads(body), expected, ignore_unknown_fields=True)
+    except json_format.ParseError:
+        with pytest.raises(GatewayError) as raised:
+            request_from_http(_route("Refresh"), body, {}, [])
+        assert (raised.value.status, raised.value.reason) == (400, "INVALID_FIELD")
+    else:
+        assert request_from_http(_route("Refresh"), body, {}, []) == expected
