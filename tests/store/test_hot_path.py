@@ -151,9 +151,9 @@ async def test_a_session_whose_owner_row_is_gone_is_no_session_to_the_hot_path(s
     assert await sql_store.revoke_session(opened.id, "logout", T0, token_hash=opened.token_hash) is None
 
 
+# PostgreSQL gets its room from the table's fillfactor instead (the next test).
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
 async def test_on_sqlite_a_session_keeps_room_for_its_revocation_until_revoked(sql_store, url):
-    if not url.startswith("sqlite"):
-        pytest.skip("PostgreSQL gets its room from the table's fillfactor")
     user = new_user()
     await sql_store.create_user(user)
     by_hot, by_all, by_cold = [await sql_store.create_session(new_session(user)) for _ in range(3)]
@@ -166,9 +166,8 @@ async def test_on_sqlite_a_session_keeps_room_for_its_revocation_until_revoked(s
         assert await _raw_rows(url, room_sql, revoked.id) == [(None,)]
 
 
+@pytest.mark.parametrize("url", ["postgresql"], indirect=True)
 async def test_on_postgresql_sessions_leave_half_of_each_page_for_hot_updates(url):
-    if url.startswith("sqlite"):
-        pytest.skip("SQLite has no fillfactor")
     await migrate(url)
     options = await _raw_rows(url, "SELECT reloptions FROM pg_class WHERE relname = $1", "sessions")
     assert options == [(["fillfactor=50"],)]
