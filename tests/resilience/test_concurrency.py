@@ -127,6 +127,15 @@ async def test_two_hundred_concurrent_clients_are_told_the_truth(auth_server, ca
         }
     finally:
         database.close()
+    assert_database_agrees(everyone, users, sessions)
+
+
+def assert_database_agrees(
+    everyone: list[Told], users: dict[str, str], sessions: dict[str, tuple[Any, ...]]
+) -> None:
+    """What each client was told is what the database holds: its user, its revoked sessions revoked, its
+    live ones live with the last refresh token it was given, and no session nobody was told of.
+    `sessions` maps a session id to (user_id, token_hash, previous_token_hash, revoked_at)."""
     for told in everyone:
         assert users.get(told.email) == told.user_id
         for session_id in told.revoked:
@@ -135,5 +144,4 @@ async def test_two_hundred_concurrent_clients_are_told_the_truth(auth_server, ca
             user_id, current, _previous, revoked_at = sessions[session_id]
             assert (user_id, revoked_at) == (told.user_id, None)
             assert current == sha256(token), f"{session_id}: the last refresh token given is not current"
-    told_sessions = {s for told in everyone for s in (*told.live, *told.revoked)}
-    assert set(sessions) == told_sessions
+    assert set(sessions) == {s for told in everyone for s in (*told.live, *told.revoked)}

@@ -18,7 +18,13 @@ import pytest
 from authsvc_proto.v1 import auth_pb2, auth_pb2_grpc
 
 from tests.conftest import PASSWORD
-from tests.resilience.test_concurrency import CLIENTS, NO_ADDRESS_LIMIT, Told, client, sha256
+from tests.resilience.test_concurrency import (
+    CLIENTS,
+    NO_ADDRESS_LIMIT,
+    Told,
+    assert_database_agrees,
+    client,
+)
 from tests.status import expect_error
 from tests.transport.test_refresh import generation_of
 from tests.workers_process import WorkersProcess, start_workers_process
@@ -86,15 +92,7 @@ async def test_two_hundred_concurrent_clients_over_two_workers_are_told_the_trut
     assert sum(len(told.revoked) for told in everyone) > 50
 
     users, sessions = await read_database(database_url)
-    for told in everyone:
-        assert users.get(told.email) == told.user_id
-        for session_id in told.revoked:
-            assert sessions[session_id][3] is not None, f"{session_id} was told revoked but is live"
-        for session_id, token in told.live.items():
-            user_id, current, _previous, revoked_at = sessions[session_id]
-            assert (user_id, revoked_at) == (told.user_id, None)
-            assert current == sha256(token), f"{session_id}: the last refresh token given is not current"
-    assert set(sessions) == {s for told in everyone for s in (*told.live, *told.revoked)}
+    assert_database_agrees(everyone, users, sessions)
 
 
 async def _refresh_on_own_channels(target: str, token: str, count: int) -> list[auth_pb2.TokenPair]:

@@ -4,10 +4,10 @@ store recovers by itself. (The full stop-and-start of a server is tests/transpor
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -16,7 +16,7 @@ from authsvc.store import Rotation, SessionStanding, StoreUnavailable
 from authsvc.store.migrate import migrate
 from authsvc.store.sql import open_store
 from tests.databases import PostgresDatabase, empty_database
-from tests.postgres_server import PostgresNotInstalled, TemporaryPostgres
+from tests.postgres_server import temporary_postgres
 from tests.store.conftest import DAY, T0, new_session, new_user
 
 
@@ -107,18 +107,7 @@ async def test_a_connection_killed_mid_query_is_store_unavailable_and_the_next_c
         await transaction.start()
         await admin.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
         blocked = asyncio.ensure_future(store.get_user("someone"))
-        killed = 0
-        deadline = time.monotonic() + 3
-        while not killed and time.monotonic() < deadline:
-            # The server ends the backend that waits on the lock (an admin shutdown, SQLSTATE 57P01).
-            await admin.execute("SELECT pg_stat_clear_snapshot()")
-            killed = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = $1 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
-                database.name,
-            )
-            await asyncio.sleep(0.01)
-        assert killed == 1
+        assert await _terminate_the_lock_waiter(admin, database.name) == 1
         with pytest.raises(StoreUnavailable):
             await blocked
         await transaction.rollback()
@@ -180,17 +169,7 @@ async def test_a_hot_connection_killed_mid_query_is_store_unavailable_and_the_ne
         await transaction.start()
         await admin.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
         blocked = asyncio.ensure_future(store.get_session(opened.id))
-        killed = 0
-        deadline = time.monotonic() + 3
-        while not killed and time.monotonic() < deadline:
-            await admin.execute("SELECT pg_stat_clear_snapshot()")
-            killed = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = $1 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
-                database.name,
-            )
-            await asyncio.sleep(0.01)
-        assert killed == 1
+        assert await _terminate_the_lock_waiter(admin, database.name) == 1
         with pytest.raises(StoreUnavailable):
             await blocked
         await transaction.rollback()
@@ -202,12 +181,7 @@ async def test_a_hot_connection_killed_mid_query_is_store_unavailable_and_the_ne
 
 @pytest.mark.slow
 async def test_after_a_database_restart_each_stale_hot_connection_fails_at_most_once_then_is_replaced():
-    try:
-        server = TemporaryPostgres()
-    except (PostgresNotInstalled, KeyError) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot run a PostgreSQL server of the test's own: {exc!r}")
-        pytest.skip(f"cannot run a PostgreSQL server of the test's own: {exc!r}")
+    server = temporary_postgres()
     try:
         server.create()
         await server.start()
@@ -237,3 +211,19 @@ async def test_after_a_database_restart_each_stale_hot_connection_fails_at_most_
             await store.close()
     finally:
         server.destroy()
+
+
+async def _terminate_the_lock_waiter(admin: Any, database_name: str) -> int:
+    """End the backend waiting on a lock in `database_name` (an admin shutdown, SQLSTATE 57P01), once it
+    waits; return how many were ended."""
+    killed = 0
+    deadline = time.monotonic() + 3
+    while not killed and time.monotonic() < deadline:
+        await admin.execute("SELECT pg_stat_clear_snapshot()")
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = $1 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+            database_name,
+        )
+        await asyncio.sleep(0.01)
+    return int(killed)
