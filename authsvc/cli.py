@@ -28,14 +28,14 @@ from authsvc.domain.retention import (
     delete_sessions_ended_before,
 )
 from authsvc.logs import configure_logging
-from authsvc.settings import Settings, SettingsError, parse_workers
+from authsvc.settings import Settings, SettingsError
 from authsvc.store import StoreError
 from authsvc.store.key_files import KeyStoreError, add_key, prune_keys, revoke_key
 from authsvc.store.migrate import is_migrated, migrate
 from authsvc.store.outbox_sql import SqlOutbox
 from authsvc.store.sql import open_store
 from authsvc.store.throttle import SqlAttemptStore
-from authsvc.supervisor import WORKER_FLAG, WorkerLink, tag_logs_with_pid
+from authsvc.supervisor import WORKER_FLAG, WorkerLink, parse_workers, tag_logs_with_pid
 from authsvc.transport.tls import TlsError
 
 log = logging.getLogger("authsvc")

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from authsvc import gateway_secret
 from authsvc.mail.settings import MailSettings
+from authsvc.supervisor import parse_workers
 
 DEFAULT_DATA_DIR = Path("./data")
 _SECRET_NAMES = ("password", "secret")
@@ -339,21 +339,6 @@ def is_loopback(listen: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # "" (every interface) or a host name, which may resolve anywhere
-
-
-def parse_workers(raw: str) -> int:
-    """AUTHSVC_WORKERS or `serve --workers`: a number, or `auto` for the CPUs this process may use."""
-    if raw.strip().lower() == "auto":
-        return cpu_count()
-    return int(raw)
-
-
-def cpu_count() -> int:
-    """The CPUs this process may run on (its affinity mask, as a container's cpuset limits it)."""
-    counted = getattr(os, "process_cpu_count", None)  # Python 3.13+
-    if counted is not None:
-        return int(counted() or 1)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

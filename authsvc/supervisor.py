@@ -27,7 +27,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["WORKER_FLAG", "PortError", "Supervisor", "WorkerLink", "reserve_port", "tag_logs_with_pid"]
+__all__ = [
+    "WORKER_FLAG",
+    "PortError",
+    "Supervisor",
+    "WorkerLink",
+    "cpu_count",
+    "parse_workers",
+    "reserve_port",
+    "tag_logs_with_pid",
+]
 
 log = logging.getLogger("authsvc")
 
@@ -42,6 +51,22 @@ MAX_BACKOFF_SECONDS = 30.0
 
 class PortError(Exception):
     """The address cannot be bound (in use, or not allowed)."""
+
+
+def parse_workers(text: str) -> int:
+    """A number of workers as written (AUTHSVC_WORKERS, --workers ...): a number, or `auto` for the CPUs this
+    process may use. ValueError when it is neither; the caller says whether the number is allowed."""
+    if text.strip().lower() == "auto":
+        return cpu_count()
+    return int(text)
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask, as a container's cpuset limits it)."""
+    counted = getattr(os, "process_cpu_count", None)  # Python 3.13+
+    if counted is not None:
+        return int(counted() or 1)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # ---- the worker's side ----------------------------------------------------------------------------------

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from authsvc import gateway_secret
+from authsvc import gateway_secret, supervisor
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -127,14 +126,8 @@ def _parse_listen(value: str) -> tuple[str, int]:
 
 def parse_workers(value: str, name: str) -> int:
     """A number of workers, or `auto`: the CPUs this process may run on. SettingsError otherwise."""
-    text = value.strip().lower()
-    if text == "auto":
-        counted = getattr(os, "process_cpu_count", None)  # Python 3.13+
-        if counted is not None:
-            return int(counted() or 1)
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
-        workers = int(text)
+        workers = supervisor.parse_workers(value)
     except ValueError:
         workers = 0
     if workers <= 0:

@@ -214,7 +214,7 @@ class MemoryStore:
         if token_hash is None:
             session = self._sessions.get(session_id)
         else:
-            # With a token, the owner must exist too (sql.py `_REVOKE_SESSION_WITH_TOKEN`).
+            # With a token, the owner must exist too (`_REVOKE_CURRENT` in hot_sqlite.py and hot_postgres.py).
             session = self._owned_session(session_id)
             if session is not None and session.token_hash != token_hash:
                 session = None
